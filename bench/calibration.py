@@ -1,0 +1,299 @@
+"""Calibration of the [drift] defaults: false alarms under no change, detection and delay.
+
+Simulates hourly runs of one target against the real detector (monitor.drift.evaluate) with
+the default DriftConfig, on synthetic but realistic probe sets (see make_world):
+  - no change for a month (720 hourly evaluations), automatic baseline. evaluate() takes no
+    identity: the engine records an identity event and attaches it to the same evaluation
+    against the same baseline, so weekly identity changes that change nothing give exactly
+    this stream. Row 2: an operator accepts a new baseline after each weekly identity change
+    (streaks restart). Row 3, a stress test outside the tests' null: every run shares a
+    random shift (pass logit, log length), as load or routing might cause.
+    A false alarm is the onset of an episode in which any quality metric is DRIFTED.
+  - a change at run 0 (pass rate -5/-10/-20 points, one category +15 points, length -20%):
+    detection within 24 runs and the median delay in runs (misses count as never).
+Goals: <= 1 false alarm per target per month; a 10-point drop at 100 probes x 3 samples
+detected with median delay <= 2 runs. The table also goes to bench/results/calibration.txt.
+
+    .venv/bin/python bench/calibration.py [--quick] [--months N] [--sims N] [--set K=V]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from collections import Counter, deque
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from monitor.drift.evaluate import evaluate
+from monitor.drift.model import Observation
+from monitor.drift.power import PassRateModel, probe_rates
+from monitor.drift.settings import DriftConfig
+
+REPO = Path(__file__).resolve().parent.parent
+RUNS_PER_MONTH = 720  # hourly, 30 days
+IDENTITY_EVERY = 168  # weekly
+HORIZON = 24  # runs after a change within which it counts as detected
+SIZES = ((50, 1), (50, 3), (100, 1), (100, 3), (200, 1), (200, 3))
+CATEGORIES = ("positive", "negative", "neutral")
+SHARES = np.array([0.5, 0.3, 0.2])
+PASS_MODEL = PassRateModel(baseline_rate=0.85, flaky=0.10, noise=0.01)  # as at temperature 0
+CHANGES = (("pass", -0.05), ("pass", -0.10), ("pass", -0.20), ("category", 0.15), ("length", -0.2))
+RUN_LOGIT_SD, RUN_LOG_SD = 0.2, 0.03  # run effects: one shift of pass logit, log length per run
+VARIANTS = {"events": "auto/events", "accept": "weekly accept", "run-effects": "run effects"}
+LABELS = {"pass": "pass rate", "category": "label share", "length": "length"}
+TARGET_METRIC = {"pass": "pass_rate", "category": "field:label", "length": "length_chars"}
+
+
+@dataclass(frozen=True)
+class World:
+    """Per-probe behaviour: pass probability, length distribution, tracked-label distribution."""
+
+    pass_p: np.ndarray  # (n,)
+    log_median: np.ndarray  # (n,) log of the median output length in characters
+    log_sigma: np.ndarray  # (n,) run-to-run spread of the log length
+    label_p: np.ndarray  # (n, 3) label probabilities
+
+
+def make_world(n: int, rng: np.random.Generator) -> World:
+    pass_p = rng.permutation(probe_rates(PASS_MODEL, n, 0.0, rng)[0])
+    # Probes ask for different things: medians spread widely (30 to 3,000 chars); a probe's
+    # own length varies a little between runs, more for a few chatty probes.
+    log_median = rng.normal(math.log(300), 0.8, n)
+    log_sigma = rng.uniform(0.02, 0.25, n)
+    dominant = rng.choice(len(CATEGORIES), n, p=SHARES)
+    label_p = np.full((n, 3), 0.01)
+    label_p[np.arange(n), dominant] = 0.98
+    flaky = rng.random(n) < 0.10
+    label_p[flaky] = rng.dirichlet(np.ones(3), int(flaky.sum()))
+    return World(pass_p, log_median, log_sigma, label_p)
+
+
+def _take(capacity: np.ndarray, amount: float) -> np.ndarray:
+    """How far each probe moves: whole capacities in order, the remainder on the next one."""
+    return np.minimum(capacity, np.maximum(0.0, amount - (np.cumsum(capacity) - capacity)))
+
+
+def shifted(world: World, kind: str, size: float, rng: np.random.Generator) -> World:
+    n = len(world.pass_p)
+    if kind == "pass":  # break passing probes outright: the flip model of monitor/drift/power
+        order = np.argsort(-world.pass_p, kind="stable")
+        pass_p = world.pass_p.copy()
+        pass_p[order] -= _take(pass_p[order] - 0.01, abs(size) * n)
+        return replace(world, pass_p=pass_p)
+    if kind == "category":  # probes that answered another label now answer "neutral"
+        order = rng.permutation(n)
+        label_p = world.label_p.copy()
+        move = _take(np.maximum(0.0, 0.98 - label_p[order, 2]), size * n)
+        others = label_p[order, :2] / label_p[order, :2].sum(axis=1, keepdims=True)
+        label_p[order, :2] -= move[:, None] * others
+        label_p[order, 2] += move
+        return replace(world, label_p=label_p)
+    return replace(world, log_median=world.log_median + math.log1p(size))  # every probe shorter
+
+
+def run_observations(
+    world: World, samples: int, rng: np.random.Generator, run_effect: bool = False
+) -> list[Observation]:
+    n = len(world.pass_p)
+    out: list[Observation] = []
+    pass_p, log_median = world.pass_p, world.log_median
+    if run_effect:  # one shift shared by every result of this run (load, batching, routing)
+        logit = np.log(pass_p / (1 - pass_p)) + rng.normal(0, RUN_LOGIT_SD)
+        pass_p, log_median = 1 / (1 + np.exp(-logit)), log_median + rng.normal(0, RUN_LOG_SD)
+    for _ in range(samples):
+        passed = rng.random(n) < pass_p
+        chars = np.maximum(1, np.exp(rng.normal(log_median, world.log_sigma))).astype(int)
+        tokens = np.maximum(1, (chars / rng.uniform(3.6, 4.4, n)).astype(int))
+        cum = world.label_p.cumsum(axis=1)
+        labels = np.minimum(2, (rng.random(n)[:, None] > cum / cum[:, -1:]).sum(axis=1))
+        # JSON probes that always parse, finish with "stop" and track one label field.
+        common: dict[str, Any] = {"format_kind": "clean", "parsed": True, "finish_reason": "stop"}
+        out += [
+            Observation(
+                p,
+                "pass" if passed[p] else "fail",
+                **common,
+                output_chars=int(chars[p]),
+                output_tokens=int(tokens[p]),
+                tracked={"label": CATEGORIES[labels[p]]},
+            )
+            for p in range(n)
+        ]
+    return out
+
+
+class History:
+    """The runs a target has made so far: the baseline and current windows are cut from it."""
+
+    def __init__(self, n: int, samples: int, config: DriftConfig, seed: int, jitter: bool):
+        self.rng = np.random.default_rng(seed)
+        self.world, self.samples, self.jitter = make_world(n, self.rng), samples, jitter
+        keep = max(config.baseline_runs, config.window_runs)
+        self.runs: deque[list[Observation]] = deque(maxlen=keep)
+        for _ in range(config.baseline_runs):
+            self.run()
+        self.baseline = self.last(config.baseline_runs)
+
+    def run(self) -> None:
+        self.runs.append(run_observations(self.world, self.samples, self.rng, self.jitter))
+
+    def last(self, count: int) -> list[Observation]:
+        return [o for run in list(self.runs)[-count:] for o in run]
+
+
+def null_month(task: tuple[int, int, str, int, DriftConfig]) -> tuple[int, list[str]]:
+    """One month without change; returns the alarms raised and the metrics that raised them."""
+    n, samples, variant, seed, config = task
+    history = History(n, samples, config, seed, jitter=variant == "run-effects")
+    streaks: dict[str, int] = {}
+    alarms, was_drifted, metrics = 0, False, []
+    for run in range(RUNS_PER_MONTH):
+        weekly = run > IDENTITY_EVERY and run % IDENTITY_EVERY == config.baseline_runs
+        if variant == "accept" and weekly:  # `baseline accept` of the runs since the event
+            history.baseline, streaks = history.last(config.baseline_runs), {}
+        history.run()
+        result = evaluate(
+            history.baseline, history.last(config.window_runs), config, previous_streaks=streaks
+        )
+        streaks = {v.metric: v.streak for v in result.verdicts}
+        if result.drifted and not was_drifted:
+            alarms += 1
+            metrics.extend(v.metric for v in result.drifted)
+        was_drifted = bool(result.drifted)
+    return alarms, metrics
+
+
+def detection(task: tuple[int, int, str, float, int, DriftConfig]) -> float:
+    """Runs from a change to the alarm on its metric; inf when not within HORIZON runs."""
+    n, samples, kind, size, seed, config = task
+    history = History(n, samples, config, seed, jitter=False)
+    history.world = shifted(history.world, kind, size, history.rng)
+    streaks: dict[str, int] = {}
+    for run in range(1, HORIZON + 1):
+        history.run()
+        result = evaluate(
+            history.baseline, history.last(config.window_runs), config, previous_streaks=streaks
+        )
+        streaks = {v.metric: v.streak for v in result.verdicts}
+        if any(v.metric == TARGET_METRIC[kind] and v.drifted for v in result.verdicts):
+            return float(run)
+    return math.inf
+
+
+def poisson_ci(count: int, exposure: float) -> tuple[float, float]:
+    """Exact (Garwood) 95% interval for a Poisson rate."""
+    low = stats.chi2.ppf(0.025, 2 * count) / 2 if count else 0.0
+    return low / exposure, stats.chi2.ppf(0.975, 2 * count + 2) / 2 / exposure
+
+
+def seed_of(*key: int) -> int:
+    return int(np.random.SeedSequence(list(key)).generate_state(1)[0] >> 2)
+
+
+def emit(lines: list[str], text: str) -> None:
+    lines.append(text.rstrip())
+    print(text, file=sys.stderr, flush=True)  # progress: a full run takes a while
+
+
+def false_alarms(pool: Any, config: DriftConfig, months: int, sizes: Any) -> list[str]:
+    lines = [
+        "False alarms per target per month, no behaviour change (hourly runs, 720/month)",
+        f"{'probes x samples':>17} {'variant':>13} {'months':>6} {'alarms':>6} "
+        f"{'per month':>9} {'95% CI':>15}  alarms by metric",
+    ]
+    for n, k in sizes:
+        for variant, label in VARIANTS.items():
+            tasks = [
+                (n, k, variant, seed_of(1, n, k, len(variant), m), config) for m in range(months)
+            ]
+            results = list(pool.map(null_month, tasks))
+            count = sum(a for a, _ in results)
+            low, high = poisson_ci(count, months)
+            by_metric = dict(Counter(m for _, ms in results for m in ms))
+            emit(
+                lines,
+                f"{f'{n} x {k}':>17} {label:>13} {months:>6} {count:>6} "
+                f"{count / months:>9.2f} {f'[{low:.2f}, {high:.2f}]':>15}  "
+                f"{by_metric or ''}",
+            )
+    return lines
+
+
+def detections(pool: Any, config: DriftConfig, sims: int, sizes: Any) -> list[str]:
+    lines = [
+        f"Detection within {HORIZON} runs of a change (baseline {config.baseline_runs} runs "
+        "before it); delay = runs until DRIFTED, median over all simulations",
+        f"{'change':>22} {'probes x samples':>17} {'sims':>5} {'detected':>8} "
+        f"{'95% CI':>14} {'median delay':>12}",
+    ]
+    for kind, size in CHANGES:
+        what = f"{LABELS[kind]} {size * 100:+.0f}{'%' if kind == 'length' else ' pts'}"
+        for n, k in sizes:
+            key = (2, n, k, round(abs(size) * 100), "pcl".index(kind[0]))
+            tasks = [(n, k, kind, size, seed_of(*key, i), config) for i in range(sims)]
+            delays = np.array(list(pool.map(detection, tasks, chunksize=4)))
+            hits = int(np.isfinite(delays).sum())
+            ci = stats.binomtest(hits, sims).proportion_ci(method="exact")
+            median = float(np.median(delays))
+            shown = f"{median:.0f}" if math.isfinite(median) else f">{HORIZON}"
+            emit(
+                lines,
+                f"{what:>22} {f'{n} x {k}':>17} {sims:>5} {hits / sims:>8.0%} "
+                f"{f'[{ci.low:.0%}, {ci.high:.0%}]':>14} {shown:>12}",
+            )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="few months and simulations")
+    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--months", type=int, help="simulated months per no-change row")
+    parser.add_argument("--sims", type=int, help="simulations per detection row")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="calibrate another DriftConfig, e.g. --set min_wasserstein=1",
+    )
+    parser.add_argument("--only", choices=["false-alarms", "detection"])
+    parser.add_argument("--out", help="default: bench/results/calibration[_quick].txt")
+    args = parser.parse_args(sys.argv[1:])
+    months = args.months or (2 if args.quick else 12)
+    sims = args.sims or (20 if args.quick else 100)
+    sizes = ((50, 1), (100, 3)) if args.quick else SIZES
+    config = DriftConfig.model_validate(dict(kv.split("=", 1) for kv in args.set))
+    started = time.perf_counter()
+    lines = [
+        f"$ .venv/bin/python bench/calibration.py {' '.join(sys.argv[1:])}".rstrip(),
+        "DriftConfig: " + ", ".join(f"{k}={v}" for k, v in config.model_dump().items()),
+        f"probe model: base pass rate {PASS_MODEL.baseline_rate}, {PASS_MODEL.flaky:.0%} "
+        f"flaky, noise {PASS_MODEL.noise}; run effects: pass-logit sd {RUN_LOGIT_SD}, "
+        f"log-length sd {RUN_LOG_SD}",
+        "",
+    ]
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        if args.only != "detection":
+            lines += [*false_alarms(pool, config, months, sizes), ""]
+        if args.only != "false-alarms":
+            lines += [*detections(pool, config, sims, sizes), ""]
+    lines.append(f"({time.perf_counter() - started:.0f} s, {args.workers} workers)")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    out = Path(args.out or REPO / "bench" / "results" / f"calibration{'_quick' * args.quick}.txt")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+"""Replay throughput: `driftmon run` beside a bare httpx loop, same requests, same server.
+
+Starts the simulated provider as its own process (zero latency, every answer valid), then in
+alternating rounds:
+  - bare:   an httpx.AsyncClient loop sending the same 1,000 chat-completion requests at
+            concurrency 16 and parsing each JSON body (the least any client must do);
+  - runner: driftmon's Runner in-process (send, judge against the schema, store every result
+            in SQLite with synchronous=FULL);
+  - cli:    the `driftmon run` command as a user runs it (process start and imports included).
+Prints the median wall time of each and the ratios to the bare loop. Goal: runner <= 1.25x.
+
+    .venv/bin/python bench/replay.py [--calls 1000] [--concurrency 16] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+PROBES_PER_SET = 100
+
+PROBE_SET = """set: bench
+defaults:
+  response_format: json_schema
+  schema:
+    type: object
+    required: [label, score]
+    properties:
+      label: {{ enum: [positive, negative, neutral] }}
+      score: {{ type: number, minimum: 0, maximum: 1 }}
+  expect:
+    - {{ field: label, one_of: [positive, negative, neutral] }}
+    - {{ field: score, range: [0, 1] }}
+  track: [label]
+probes:
+{probes}
+"""
+
+
+def write_project(folder: Path, base_url: str, calls: int, concurrency: int) -> Path:
+    samples = calls // PROBES_PER_SET
+    probes = "\n".join(
+        f'  - {{ id: p{i:03d}, prompt: "Classify the sentiment of review #{i}: '
+        f'the product arrived on time and works." }}'
+        for i in range(PROBES_PER_SET)
+    )
+    (folder / "probes").mkdir()
+    (folder / "probes" / "bench.yaml").write_text(PROBE_SET.format(probes=probes))
+    config = folder / "driftmon.toml"
+    config.write_text(
+        f'[storage]\nurl = "sqlite:///bench.db"\n[probes]\npaths = ["probes"]\n'
+        f'[defaults]\nsamples = {samples}\nconcurrency = {concurrency}\ntimeout = "30s"\n'
+        f"params = {{ temperature = 0.0, max_tokens = 64 }}\n"
+        f'[[targets]]\nname = "sim"\nkind = "openai"\nmodel = "sim-model"\n'
+        f'base_url = "{base_url}/v1"\n'
+    )
+    return config
+
+
+def start_simulator() -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "simulate", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if "listening on" not in line:
+        proc.kill()
+        raise SystemExit(f"simulator did not start: {line!r}")
+    return proc, line.rsplit(" ", 1)[1]
+
+
+def build_requests(config_path: Path) -> list[dict[str, object]]:
+    """The exact JSON bodies driftmon sends, built by the same provider code path."""
+    from monitor.config import load_config
+    from monitor.probes.loader import load_probe_sets
+    from monitor.runner import build_request
+
+    config = load_config(str(config_path))
+    target = config.effective(config.settings.targets[0])
+    bodies = []
+    for probe in load_probe_sets(config.probe_paths)[0].probes:
+        request = build_request(target, probe)
+        body = {
+            "model": target.model,
+            "messages": [{"role": role, "content": content} for role, content in request.messages],
+            **request.params,
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": request.schema_name,
+                    "schema": request.schema,
+                    "strict": False,
+                },
+            },
+        }
+        bodies += [body] * target.samples
+    return bodies
+
+
+async def bare_loop(url: str, bodies: list[dict[str, object]], concurrency: int) -> float:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(body: dict[str, object]) -> None:
+            async with gate:
+                response = await client.post(f"{url}/v1/chat/completions", json=body)
+                response.raise_for_status()
+                json.loads(response.json()["choices"][0]["message"]["content"])
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one(b) for b in bodies))
+        return time.perf_counter() - start
+
+
+async def runner_once(config_path: Path, db_url: str) -> tuple[float, int]:
+    from monitor.config import load_config
+    from monitor.probes.loader import load_probe_sets
+    from monitor.replay import Job, run_jobs, runner_for
+    from monitor.store.db import make_engine
+    from monitor.store.migrate import ensure_schema
+
+    config = load_config(str(config_path))
+    engine = make_engine(db_url)
+    ensure_schema(engine)
+    job = Job(config.effective(config.settings.targets[0]), load_probe_sets(config.probe_paths)[0])
+    start = time.perf_counter()
+    outcome = (await run_jobs(runner_for(config, engine), [job]))[0]
+    elapsed = time.perf_counter() - start
+    engine.dispose()
+    return elapsed, outcome.results
+
+
+def cli_once(config_path: Path) -> tuple[float, int]:
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", "--config", str(config_path), "run", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    elapsed = time.perf_counter() - start
+    return elapsed, json.loads(done.stdout)["runs"][0]["results"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    proc, url = start_simulator()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            config = write_project(folder, url, args.calls, args.concurrency)
+            bodies = build_requests(config)
+            subprocess.run(
+                [sys.executable, "-m", "monitor", "--config", str(config), "db", "upgrade"],
+                check=True,
+                capture_output=True,
+            )
+            asyncio.run(bare_loop(url, bodies[:100], args.concurrency))  # warm-up
+            times: dict[str, list[float]] = {"bare": [], "runner": [], "cli": []}
+            for _ in range(args.rounds):
+                times["bare"].append(asyncio.run(bare_loop(url, bodies, args.concurrency)))
+                elapsed, stored = asyncio.run(runner_once(config, f"sqlite:///{folder}/bench.db"))
+                assert stored == len(bodies), f"runner stored {stored} of {len(bodies)}"
+                times["runner"].append(elapsed)
+                elapsed, stored = cli_once(config)
+                assert stored == len(bodies), f"cli stored {stored} of {len(bodies)}"
+                times["cli"].append(elapsed)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    median = {k: statistics.median(v) for k, v in times.items()}
+    print(
+        f"{len(bodies)} calls, concurrency {args.concurrency}, {args.rounds} rounds "
+        "(median wall time; simulator at zero latency in its own process)"
+    )
+    print(f"{'':32}{'seconds':>9}{'calls/s':>9}{'vs bare':>9}")
+    labels = {
+        "bare": "bare httpx loop",
+        "runner": "driftmon runner (stores all)",
+        "cli": "`driftmon run` incl. startup",
+    }
+    for key, label in labels.items():
+        print(
+            f"{label:32}{median[key]:9.2f}{len(bodies) / median[key]:9.0f}"
+            f"{median[key] / median['bare']:8.2f}x"
+        )
+    ratio = median["runner"] / median["bare"]
+    print(f"goal runner <= 1.25x bare: {'met' if ratio <= 1.25 else 'NOT met'} ({ratio:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()

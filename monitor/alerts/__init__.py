@@ -1,0 +1,133 @@
+"""Alerting: what an alert says (`message`), how untrusted text is made safe (`escape`), and how
+it reaches people (`slack`). The alert lifecycle and the delivery outbox build on these.
+
+This module holds what every notifier shares: the contract below, the `Delivery` result, and
+the helpers that turn an HTTP answer into a transient or permanent error. It imports nothing
+heavy, so the CLI can import `monitor.alerts` at start; `slack_sdk` is imported only when a
+Slack notifier is built.
+
+Contract of `Notifier.send(msg, *, thread_ts=None) -> Delivery`:
+- one attempt, no retries inside: the caller (the outbox) owns retries, their backoff and the
+  record of every attempt;
+- on failure it raises `TransientNotificationError` (worth retrying; `retry_after` is the
+  server's hint in seconds, or None) or `PermanentNotificationError` (retrying cannot help:
+  bad credentials, unknown channel, ...). Nothing else escapes;
+- exception messages, logs and reprs never contain a secret (token or webhook URL);
+- `thread_ts` asks for a reply in the thread of an earlier `Delivery.ts`; a notifier whose
+  `can_thread` is False posts at top level instead.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from monitor.errors import (
+    ConfigError,
+    NotificationError,
+    PermanentNotificationError,
+    TransientNotificationError,
+)
+
+if TYPE_CHECKING:
+    from monitor.alerts.message import AlertMessage
+    from monitor.config import SecretRef
+
+__all__ = [
+    "Delivery",
+    "Notifier",
+    "classify",
+    "error_code",
+    "resolve_secret",
+    "retry_after",
+    "silent_logger",
+]
+_CODE = re.compile(r"[a-z0-9_]{1,64}")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Where a message landed, so later messages can reply in its thread or edit it.
+
+    `ts` and `channel` are None when the transport cannot say (an incoming webhook answers
+    only "ok"). `text_only` is True when the rich layout was refused and the plain-text version
+    was delivered instead: the alert got through, but the renderer needs a look.
+    """
+
+    ts: str | None
+    channel: str | None
+    text_only: bool = False
+
+
+class Notifier(Protocol):
+    name: str
+
+    @property
+    def can_thread(self) -> bool: ...
+
+    def send(self, msg: AlertMessage, *, thread_ts: str | None = None) -> Delivery: ...
+
+
+def classify(
+    what: str, *, status: int | None, transient: bool, retry_after: float | None = None
+) -> NotificationError:
+    """The error for a failed delivery. HTTP 429 and 5xx are always transient, whatever the
+    body says; `transient` covers what only the notifier knows (its service's error codes,
+    timeouts and refused connections, where there is no status)."""
+    if status == 429 or (status is not None and status >= 500) or transient:
+        return TransientNotificationError(what, retry_after=retry_after)
+    return PermanentNotificationError(what)
+
+
+def retry_after(headers: Mapping[str, Any]) -> float | None:
+    """Seconds to wait from a Retry-After header (either form of RFC 9110), or None."""
+    value = next((str(v) for k, v in headers.items() if k.lower() == "retry-after"), None)
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+def silent_logger(name: str) -> logging.Logger:
+    """A logger that drops everything, for a third-party client holding a secret.
+
+    slack_sdk formats debug lines with the webhook URL (and request bodies) in them whenever
+    its logger's own level is unset, whatever the effective level; and what it logs at error
+    level repeats the failure we raise anyway. A standalone, disabled logger (not registered,
+    so no configuration can switch it back on) keeps all of that out of our logs.
+    """
+    quiet = logging.Logger(name, level=logging.CRITICAL)
+    quiet.disabled = True
+    return quiet
+
+
+def error_code(body: Any, status: int) -> str:
+    """A service's short error code from a JSON body (`{"error": "..."}`) or a text body, else
+    `http_<status>`. Anything else (an HTML error page, a proxy's message that might echo the
+    request, secrets included) is never copied into our errors."""
+    raw = body.get("error") if isinstance(body, Mapping) else body
+    text = raw.strip() if isinstance(raw, str) else ""
+    return text if _CODE.fullmatch(text) else f"http_{status}"
+
+
+def resolve_secret(ref: SecretRef, key: str, base_dir: Path | None) -> str:
+    """A secret's value; a relative `file` is read from `base_dir` (the config file's folder)."""
+    from monitor.config import SecretRef  # pydantic: only when a notifier is built
+
+    if ref.file is not None and base_dir is not None and not Path(ref.file).is_absolute():
+        ref = SecretRef(file=str(base_dir / ref.file))
+    value = ref.resolve().strip()
+    if not value:
+        raise ConfigError(f"the secret ({ref.describe()}) is empty", key=key)
+    return value

@@ -1,0 +1,90 @@
+"""What an alert says, independent of how it is rendered (Slack blocks, plain text, ...).
+
+Pure data, filled by the alert manager from drift verdicts. Every string here may hold text we
+did not write (model outputs, probe ids, tracked field values, names from config files):
+renderers must treat all of it as untrusted and escape it for their medium
+(`monitor.alerts.escape` for Slack). Values are pre-formatted strings so that this contract
+does not fix a number format; renderers only truncate and escape them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, get_args
+
+AlertKind = Literal[
+    "firing",  # a drift alert opened
+    "resolved",  # a drift alert closed (threaded under the firing message when possible)
+    "repeat",  # still firing after `alerts.repeat_interval`
+    "outage",  # provider errors (429, 5xx, timeouts): their own signal, never drift
+    "outage_resolved",
+    "identity_notice",  # the provider reports a new model identity; behaviour not (yet) changed
+    "test",  # `driftmon alerts test`
+]
+ALERT_KINDS: tuple[AlertKind, ...] = get_args(AlertKind)
+# How each kind is announced, by any renderer: an emoji, a title and one sentence.
+WORDING: dict[AlertKind, tuple[str, str, str]] = {
+    "firing": ("🔴", "Drift detected", "Behaviour changed: these metrics drifted."),
+    "resolved": ("✅", "Drift resolved", "Behaviour is back in line with the baseline."),
+    "repeat": ("🔁", "Still drifting", "This alert is still firing."),
+    "outage": ("⚠️", "Provider errors", "Requests are failing (counted apart from drift)."),
+    "outage_resolved": ("✅", "Provider errors resolved", "Requests succeed again."),
+    "identity_notice": ("ℹ️", "Model identity changed", "The provider reports a new model "
+                        "identity; that alone does not mean its behaviour drifted."),
+    "test": ("🧪", "driftmon test message", "If you can read this, alerts reach this channel."),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class MetricLine:
+    """One metric's change: `metric: baseline → current (effect, p_adj, n)`."""
+
+    metric: str  # e.g. "pass_rate", "field:currency"
+    baseline_value: str  # pre-formatted, e.g. "0.97" or "USD 98%"
+    current_value: str
+    effect: str  # pre-formatted effect with its name, e.g. "-0.35 rate difference"
+    p_adjusted: float | None  # None: no test was run (e.g. insufficient data)
+    baseline_n: int
+    current_n: int
+    state: str  # a monitor.drift.model.State value, e.g. "drifted"
+
+
+@dataclass(frozen=True)
+class Example:
+    """One failing output, shown so the on-call engineer sees what changed."""
+
+    probe_id: str
+    output: str  # raw model output: hostile until escaped
+    reason: str | None = None  # why it failed, e.g. "currency: 'EUR' not in ['USD']"
+
+
+@dataclass(frozen=True)
+class AlertMessage:
+    """The content of one notification.
+
+    `model` is the model identity the provider reported last (None when unknown);
+    `identity_change` is (before, after) when the identity changed around this alert.
+    `alert_id` is None for messages that belong to no stored alert (`test`).
+    Sequences may be lists or tuples; renderers show a bounded prefix of them.
+    """
+
+    kind: AlertKind
+    target: str
+    probe_set: str | None = None
+    model: str | None = None
+    identity_change: tuple[str, str] | None = None
+    metrics: Sequence[MetricLine] = ()
+    examples: Sequence[Example] = ()
+    opened_at: datetime | None = None
+    resolved_at: datetime | None = None
+    report_path: str | None = None
+    alert_id: int | None = None
+
+    def __post_init__(self) -> None:
+        # Fail where the message is built, not later inside a delivery retry loop.
+        if self.kind not in ALERT_KINDS:
+            raise ValueError(f"unknown alert kind {self.kind!r}; expected one of {ALERT_KINDS}")
+        if self.identity_change is not None and len(self.identity_change) != 2:
+            raise ValueError("identity_change must be a (before, after) pair")

@@ -1,0 +1,200 @@
+"""`driftmon drift`: the latest drift verdicts; also the drift output `driftmon run` shares."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from monitor.cli.context import AppContext
+from monitor.cli.output import print_json, print_table, safe_text
+
+if TYPE_CHECKING:
+    from monitor.drift.model import Verdict
+    from monitor.drift.queries import EvaluationRecord
+
+EXIT_DRIFT = 3
+_EFFECT_UNITS = {"Jensen-Shannon distance": "JS", "normalised Wasserstein": "W"}
+
+
+def verdict_json(record: EvaluationRecord, verdict: Verdict) -> dict[str, Any]:
+    """One verdict in the shape SPEC.md fixes for `drift --json`, plus extra keys."""
+    return {
+        "target": record.target,
+        "probe_set": record.probe_set,
+        "metric": verdict.metric,
+        # Operational metrics (errors, latency) are reported but are never drift.
+        "drifted": verdict.drifted and str(verdict.family) == "quality",
+        "p_value": verdict.p_value,
+        "p_adjusted": verdict.p_adjusted,
+        "effect": verdict.effect,
+        "baseline": {"n": verdict.baseline_n, "value": verdict.baseline_value},
+        "current": {"n": verdict.current_n, "value": verdict.current_value},
+        "identity_change": record.identity_change,
+        "state": str(verdict.state),
+        "family": str(verdict.family),
+        "test": verdict.test,
+        "effect_name": verdict.effect_name,
+        "streak": verdict.streak,
+        "note": verdict.note,
+        "evaluation_id": record.evaluation_id,
+        "run_ids": list(record.run_ids),
+    }
+
+
+def record_json(record: EvaluationRecord) -> dict[str, Any]:
+    """The `drift` object of each run in `run --json`."""
+    return {
+        "evaluation_id": record.evaluation_id,
+        "status": record.status,
+        "drifted": [v.metric for v in record.drifted],
+        "verdicts": [verdict_json(record, v) for v in record.verdicts],
+        "baseline_id": record.baseline_id,
+        "run_ids": list(record.run_ids),
+        "identity_change": record.identity_change,
+        "paired_probes": record.paired_probes,
+        "excluded_probes": record.excluded_probes,
+        "notes": list(record.notes),
+    }
+
+
+def fmt_value(value: Any, effect_name: str | None) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, dict):  # a distribution: its largest shares
+        top = sorted(value.items(), key=lambda kv: -kv[1] if isinstance(kv[1], int | float) else 0)
+        shown = ", ".join(
+            f"{k} {v:.0%}" if isinstance(v, int | float) else f"{k} {v}" for k, v in top[:3]
+        )
+        return shown + (", …" if len(top) > 3 else "")
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return f"{value:.1%}" if effect_name == "rate difference" else f"{value:.4g}"
+    return str(value)
+
+
+def fmt_effect(verdict: Verdict) -> str:
+    if verdict.effect is None:
+        return "–"
+    if verdict.effect_name == "rate difference":
+        return f"{verdict.effect * 100:+.1f} pts"
+    unit = _EFFECT_UNITS.get(verdict.effect_name or "", verdict.effect_name or "")
+    return f"{verdict.effect:.3g} {unit}".strip()
+
+
+def summary_line(record: EvaluationRecord) -> str:
+    """One line per run for `driftmon run`."""
+    if record.evaluation_id is None:
+        return f"  drift: {record.status.replace('_', ' ')}"
+    change = record.identity_change
+    model = f"; model changed {change['from']} → {change['to']}" if change else ""
+    if record.drifted:
+        metrics = ", ".join(v.metric for v in record.drifted)
+        return f"  drift: DRIFT in {metrics} (evaluation {record.evaluation_id}{model})"
+    pending = [v.metric for v in record.verdicts if str(v.state) == "pending"]
+    more = f"; pending: {', '.join(pending)}" if pending else ""
+    return (
+        f"  drift: no drift in {len(record.verdicts)} metrics "
+        f"(evaluation {record.evaluation_id}{more}{model})"
+    )
+
+
+def print_record(record: EvaluationRecord) -> None:
+    runs = ", ".join(str(r) for r in record.run_ids)
+    click.echo(
+        f"{record.target}/{record.probe_set}: evaluation {record.evaluation_id} of run(s) {runs}"
+        f" against baseline {record.baseline_id}; {record.paired_probes} paired probes"
+        + (f", {record.excluded_probes} on one side only" if record.excluded_probes else "")
+    )
+    if record.identity_change:
+        change = record.identity_change
+        click.echo(f"model changed: {safe_text(change['from'])} → {safe_text(change['to'])}")
+    drifted = [v.metric for v in record.drifted]
+    click.echo(f"DRIFT: {', '.join(drifted)}" if drifted else "no drift")
+    for note in record.notes:
+        click.echo(f"note: {safe_text(note)}")
+    rank = {"drifted": 0, "pending": 1, "no_meaningful_change": 2, "not_significant": 3}
+    # Quality first, most serious first; operational metrics (errors, latency) at the end.
+    verdicts = sorted(
+        record.verdicts,
+        key=lambda v: (str(v.family) == "operational", rank.get(str(v.state), 4)),
+    )
+    print_table(
+        None,
+        ["metric", "state", "baseline → current", "effect", "p_adj", "n"],
+        [
+            (
+                v.metric + (" (ops)" if str(v.family) == "operational" else ""),
+                str(v.state).replace("_", " ").upper()
+                if v.metric in drifted
+                else str(v.state).replace("_", " "),
+                f"{fmt_value(v.baseline_value, v.effect_name)} → "
+                f"{fmt_value(v.current_value, v.effect_name)}",
+                fmt_effect(v),
+                "–" if v.p_adjusted is None else f"{v.p_adjusted:.3g}",
+                f"{v.baseline_n} → {v.current_n}",
+            )
+            for v in verdicts
+        ],
+    )
+
+
+def check_known(app: AppContext, target: str | None, probe_set: str | None) -> None:
+    """Exit 2 for a target or set that neither the config nor the database knows."""
+    from sqlalchemy.orm import Session
+
+    from monitor.drift.queries import target_id_of
+    from monitor.errors import UsageError
+
+    if target is not None and target not in {t.name for t in app.config.settings.targets}:
+        with Session(app.engine()) as s:
+            if target_id_of(s, target) is None:
+                known = ", ".join(t.name for t in app.config.settings.targets) or "none"
+                raise UsageError(f"no target named {target!r} (targets: {known})")
+    if probe_set is not None and probe_set not in {p.name for p in app.probe_sets}:
+        known = ", ".join(sorted(p.name for p in app.probe_sets)) or "none"
+        raise UsageError(f"no probe set named {probe_set!r} (sets: {known})")
+
+
+@click.command("drift")
+@click.option("--target", metavar="NAME", help="Only this target.")
+@click.option("--set", "probe_set", metavar="SET", help="Only this probe set.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--fail-on-drift", is_flag=True, help="Exit 3 when any quality metric drifted.")
+@click.pass_obj
+def drift_command(
+    app: AppContext, target: str | None, probe_set: str | None, as_json: bool, fail_on_drift: bool
+) -> None:
+    """The latest drift verdicts of each (target, probe set) against its active baseline.
+
+    A metric drifts when its change is significant after correction for the number of
+    metrics, larger than the effect floor, and persists over consecutive evaluations.
+    Errors and latency are shown as operational metrics and never count as drift.
+    """
+    from monitor.drift.queries import latest_evaluations
+
+    records = latest_evaluations(app.engine(), target=target, probe_set=probe_set)
+    if not records:
+        # Only now look the names up: a set whose files were removed still has its history.
+        check_known(app, target, probe_set)
+    if as_json:
+        print_json(
+            {
+                "verdicts": [verdict_json(r, v) for r in records for v in r.verdicts],
+                "evaluations": [
+                    {"target": r.target, "probe_set": r.probe_set}
+                    | {k: v for k, v in record_json(r).items() if k != "verdicts"}
+                    for r in records
+                ],
+            }
+        )
+    elif not records:
+        click.echo("no drift evaluations yet: a baseline is built from the first complete runs")
+    else:
+        for index, record in enumerate(records):
+            if index:
+                click.echo()
+            print_record(record)
+    if fail_on_drift and any(r.drifted for r in records):
+        click.get_current_context().exit(EXIT_DRIFT)

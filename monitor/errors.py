@@ -1,0 +1,139 @@
+"""The exception hierarchy of driftmon.
+
+    DriftmonError
+    ├── UsageError                  bad input from the user: exit code 2
+    │   ├── ConfigError             config file: names file, key, line and the problem
+    │   └── ProbeFileError          probe set file or schema: names file, key, line, problem
+    ├── ProviderError               a provider call failed; carries an ErrorClass
+    │   ├── TransientProviderError  worth retrying: timeout, connect, 429, 5xx
+    │   └── PermanentProviderError  not worth retrying: auth, bad request, protocol
+    ├── StorageError                the database cannot be used as asked
+    │   └── DatabaseTooNewError     the database was migrated by a newer driftmon
+    └── NotificationError           an alert could not be delivered
+        ├── TransientNotificationError
+        └── PermanentNotificationError
+
+Model output that fails its schema or checks is never an exception: it is a judgement
+(`monitor.validation.Judgement`). Provider errors are caught by the provider base class and
+stored as error results, so an outage can never look like a failed validation.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class DriftmonError(Exception):
+    """Base of every error driftmon raises on purpose."""
+
+    exit_code = 1
+
+
+class UsageError(DriftmonError):
+    """Bad usage, configuration or probe files: the user must fix something."""
+
+    exit_code = 2
+
+
+class LocatedError(UsageError):
+    """An error in a file, located as precisely as we know: file, key path and line."""
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        file: str | None = None,
+        key: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        self.problem = problem
+        self.file = file
+        self.key = key
+        self.line = line
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        where = self.file or ""
+        if self.line is not None:
+            where += f":{self.line}"
+        if self.key:
+            where += f": {self.key}" if where else self.key
+        return f"{where}: {self.problem}" if where else self.problem
+
+
+class ConfigError(LocatedError):
+    """The config file is missing, unreadable or invalid."""
+
+
+class ProbeFileError(LocatedError):
+    """A probe set file, or a schema it uses, is invalid."""
+
+
+class ErrorClass(StrEnum):
+    """Why a provider call failed. Stored with every error result."""
+
+    TIMEOUT = "timeout"
+    CONNECT = "connect"
+    RATE_LIMIT = "rate_limit"
+    SERVER = "server"
+    PROTOCOL = "protocol"
+    AUTH = "auth"
+    BAD_REQUEST = "bad_request"
+
+    @property
+    def transient(self) -> bool:
+        return self in {
+            ErrorClass.TIMEOUT,
+            ErrorClass.CONNECT,
+            ErrorClass.RATE_LIMIT,
+            ErrorClass.SERVER,
+        }
+
+
+class ProviderError(DriftmonError):
+    """A provider call failed. `retry_after` is the server's hint in seconds, if any."""
+
+    def __init__(
+        self,
+        error_class: ErrorClass,
+        message: str,
+        *,
+        http_status: int | None = None,
+        retry_after: float | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.error_class = error_class
+        self.http_status = http_status
+        self.retry_after = retry_after
+        self.request_id = request_id
+
+
+class TransientProviderError(ProviderError):
+    """Timeouts, connection failures, 429 and 5xx: retried within the budget."""
+
+
+class PermanentProviderError(ProviderError):
+    """Auth failures, rejected requests, unparseable responses: not retried."""
+
+
+class StorageError(DriftmonError):
+    """The database cannot be used as asked."""
+
+
+class DatabaseTooNewError(StorageError):
+    """The database schema is newer than this driftmon knows; refuse to touch it."""
+
+
+class NotificationError(DriftmonError):
+    """An alert could not be delivered."""
+
+
+class TransientNotificationError(NotificationError):
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentNotificationError(NotificationError):
+    """Invalid token, channel not found, ...: retrying cannot help."""

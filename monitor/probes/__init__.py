@@ -1,0 +1,1 @@
+"""Probe sets: the model, loading from YAML, version hashing and in-place editing."""

@@ -1,0 +1,445 @@
+"""One run: send every enabled probe of a set to a target, judge, and store as results arrive.
+
+Requests fan out under the provider's concurrency limit; a single writer task commits results in
+small batches (so a crash loses at most the requests in flight and one unflushed batch, never a
+committed row). Each sample is keyed by (run, probe version, sample index), so a run that was
+killed is resumed by the next `driftmon run` of the same plan: only the missing samples are
+sent, and nothing is ever stored twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import socket
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from monitor.config import ResolvedTarget
+from monitor.probes.bundle import request_schema
+from monitor.probes.model import Probe, ProbeSet
+from monitor.providers.base import ChatRequest, ProviderResponse, RetryPolicy
+from monitor.providers.registry import make_provider
+from monitor.store.db import session_scope
+from monitor.store.models import ModelIdentity, Result, Run, utcnow
+from monitor.store.writes import (
+    done_samples,
+    ensure_identity,
+    ensure_probe_versions,
+    ensure_target,
+    insert_results,
+)
+from monitor.validation import OutputLimits, judge
+
+BATCH_SIZE = 100
+BATCH_SECONDS = 0.25
+STALE_OWNER = timedelta(minutes=10)  # a run on another host is dead after this much silence
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass
+class RunOutcome:
+    id: int
+    target: str
+    probe_set: str
+    status: str
+    results: int
+    passed: int
+    failed: int
+    errors: int
+    resumed: bool
+    model: str | None
+    fingerprint: str | None
+    error_classes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def pass_rate(self) -> float | None:
+        judged = self.passed + self.failed
+        return self.passed / judged if judged else None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "target": self.target,
+            "probe_set": self.probe_set,
+            "status": self.status,
+            "results": self.results,
+            "passed": self.passed,
+            "failed": self.failed,
+            "errors": self.errors,
+            "pass_rate": self.pass_rate,
+            "resumed": self.resumed,
+            "error_classes": self.error_classes,
+            "identity": {"model": self.model, "fingerprint": self.fingerprint},
+        }
+
+
+def owner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def probe_definition(probe: Probe) -> dict[str, Any]:
+    """What the version hash covers, stored so an old version stays readable."""
+    return {
+        "messages": [[m.role, m.content] for m in probe.messages],
+        "response_format": probe.response_format,
+        "schema": probe.schema,
+        "expect": [c.describe() for c in probe.expect],
+        "track": list(probe.track),
+        "extract": probe.extract,
+        "params": probe.params,
+    }
+
+
+def build_request(target: ResolvedTarget, probe: Probe) -> ChatRequest:
+    """Probe params win over the target's: the probe author chose them for this prompt."""
+    return ChatRequest(
+        messages=tuple((m.role, m.content) for m in probe.messages),
+        params={**target.params, **probe.params},
+        response_format=probe.response_format,
+        schema=request_schema(probe),
+        schema_name=probe.id.replace(".", "_").replace("-", "_")[:64],
+    )
+
+
+def _owner_is_dead(owner: str, heartbeat_age: timedelta) -> bool:
+    host, _, pid = owner.rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False  # it exists and belongs to someone else: alive
+        return False
+    return heartbeat_age > STALE_OWNER
+
+
+class Runner:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        limits: OutputLimits | None = None,
+        retry: RetryPolicy | None = None,
+        max_stored_chars: int = 20_000,
+    ) -> None:
+        self.engine = engine
+        self.limits = limits or OutputLimits()
+        self.retry = retry or RetryPolicy()
+        self.max_stored_chars = max_stored_chars
+
+    async def run(
+        self,
+        target: ResolvedTarget,
+        probe_set: ProbeSet,
+        *,
+        client: httpx.AsyncClient,
+        samples: int | None = None,
+        trigger: str = "manual",
+        slot: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> RunOutcome:
+        probes = probe_set.enabled_probes()
+        target_id = await asyncio.to_thread(
+            ensure_target,
+            self.engine,
+            name=target.name,
+            kind=target.kind,
+            model=target.model,
+            base_url=target.base_url,
+        )
+        version_ids = await asyncio.to_thread(
+            ensure_probe_versions,
+            self.engine,
+            [(p.set_name, p.id, p.version, probe_definition(p)) for p in probes],
+        )
+        plan = [
+            (p, version_ids[(p.set_name, p.id, p.version)], samples or p.samples or target.samples)
+            for p in probes
+        ]
+        plan_hash = hashlib.sha256(
+            json.dumps(sorted((pv, n) for _p, pv, n in plan)).encode()
+        ).hexdigest()[:16]
+        planned = sum(n for _p, _pv, n in plan)
+        run_id, resumed = await asyncio.to_thread(
+            self._open_run,
+            target_id,
+            probe_set.name,
+            plan_hash,
+            planned,
+            trigger,
+            slot,
+            max((n for _p, _pv, n in plan), default=0),
+        )
+        done = await asyncio.to_thread(done_samples, self.engine, run_id) if resumed else set()
+        work = [(p, pv, k) for p, pv, n in plan for k in range(n) if (pv, k) not in done]
+
+        api_key = target.api_key.resolve() if target.api_key else None
+        provider = make_provider(
+            target.kind,
+            model=target.model,
+            base_url=target.base_url,
+            api_key=api_key,
+            client=client,
+            timeout=target.timeout,
+            concurrency=target.concurrency,
+            retry=RetryPolicy(**{**vars(self.retry), "max_attempts": target.retries + 1}),
+        )
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        identities: dict[tuple[str, str], int] = {}
+        counter = [len(done)]
+
+        # Built once per probe, not per sample: the request schema is bundled from files.
+        requests = {pv: build_request(target, p) for p, pv, _n in plan}
+
+        async def one(probe: Probe, pv_id: int, sample: int) -> None:
+            response = await provider.complete(requests[pv_id])
+            row = await self._row(response, probe, run_id, target_id, pv_id, sample, identities)
+            await queue.put(row)
+
+        async def send_all() -> None:
+            # The provider's semaphore bounds requests in flight; this bounds task objects.
+            limit = asyncio.Semaphore(max(target.concurrency * 4, 16))
+
+            async def guarded(item: tuple[Probe, int, int]) -> None:
+                async with limit:
+                    await one(*item)
+
+            async with asyncio.TaskGroup() as group:
+                for item in work:
+                    group.create_task(guarded(item))
+
+        writer = asyncio.create_task(self._write(queue, run_id, counter, planned, progress))
+        status = "complete"
+        try:
+            await send_all()
+        except BaseException:
+            status = "interrupted"
+            raise
+        finally:
+            await queue.put(None)
+            await asyncio.shield(writer)
+            outcome = await asyncio.to_thread(
+                self._close_run, run_id, status, target.name, probe_set.name, resumed
+            )
+        return outcome
+
+    async def _row(
+        self,
+        response: ProviderResponse,
+        probe: Probe,
+        run_id: int,
+        target_id: int,
+        pv_id: int,
+        sample: int,
+        identities: dict[tuple[str, str], int],
+    ) -> dict[str, Any]:
+        now = utcnow()
+        row: dict[str, Any] = {
+            "run_id": run_id,
+            "target_id": target_id,
+            "probe_version_id": pv_id,
+            "sample_index": sample,
+            "created_at": now,
+            "http_status": response.http_status,
+            "request_id": response.request_id,
+            "attempts": response.attempts,
+            "latency_ms": response.latency_ms,
+            "input_tokens": response.input_tokens,
+            "output_tokens": response.output_tokens,
+            "finish_reason": response.finish_reason,
+        }
+        if response.model is not None or response.fingerprint is not None:
+            key = (response.model or "", response.fingerprint or "")
+            if key not in identities:
+                identities[key] = await asyncio.to_thread(
+                    ensure_identity, self.engine, target_id, key[0], key[1], now
+                )
+            row["identity_id"] = identities[key]
+        if not response.ok:
+            row.update(
+                verdict="error",
+                error_class=str(response.error_class),
+                error_message=(response.error_message or "")[:500],
+                reason=f"provider error: {response.error_class}",
+            )
+            return row
+        text = response.text or ""
+        verdict = judge(probe, text, limits=self.limits)
+        row.update(
+            verdict=verdict.verdict,
+            reason=verdict.reason,
+            format_kind=str(verdict.format_kind),
+            parsed=verdict.parsed,
+            schema_valid=verdict.schema_valid,
+            schema_errors=verdict.schema_errors or None,
+            checks=verdict.checks or None,
+            tracked=verdict.tracked or None,
+            answer=verdict.answer[:500] if verdict.answer is not None else None,
+            refusal=verdict.refusal,
+            output_chars=len(text),
+            output=text[: self.max_stored_chars],
+        )
+        return row
+
+    async def _write(
+        self,
+        queue: asyncio.Queue[dict[str, Any] | None],
+        run_id: int,
+        counter: list[int],
+        planned: int,
+        progress: ProgressCallback | None,
+    ) -> None:
+        batch: list[dict[str, Any]] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + BATCH_SECONDS
+        finished = False
+        while not finished:
+            try:
+                item = await asyncio.wait_for(queue.get(), max(deadline - loop.time(), 0.001))
+                if item is None:
+                    finished = True
+                else:
+                    batch.append(item)
+            except TimeoutError:
+                pass
+            if batch and (finished or len(batch) >= BATCH_SIZE or loop.time() >= deadline):
+                await asyncio.to_thread(insert_results, self.engine, run_id, batch)
+                counter[0] += len(batch)
+                if progress:
+                    progress(counter[0], planned)
+                batch = []
+            if loop.time() >= deadline:
+                deadline = loop.time() + BATCH_SECONDS
+
+    def _open_run(
+        self,
+        target_id: int,
+        probe_set: str,
+        plan_hash: str,
+        planned: int,
+        trigger: str,
+        slot: str | None,
+        samples: int,
+    ) -> tuple[int, bool]:
+        now = utcnow()
+        with session_scope(self.engine) as s:
+            stale = (
+                s.execute(
+                    select(Run).where(
+                        col(Run.target_id) == target_id,
+                        col(Run.probe_set) == probe_set,
+                        col(Run.status) == "running",
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            for run in stale:
+                if not _owner_is_dead(run.owner, now - run.heartbeat_at):
+                    continue
+                if run.plan_hash == plan_hash and slot is None and run.slot is None:
+                    run.owner, run.heartbeat_at = owner_id(), now
+                    run.note = "resumed after its process stopped"
+                    assert run.id is not None
+                    return run.id, True
+                run.status, run.finished_at = "interrupted", now
+                run.note = "its process stopped; the probe plan changed before it was resumed"
+            run = Run(
+                target_id=target_id,
+                probe_set=probe_set,
+                trigger=trigger,
+                slot=slot,
+                samples=samples,
+                planned=planned,
+                plan_hash=plan_hash,
+                owner=owner_id(),
+                started_at=now,
+                heartbeat_at=now,
+            )
+            s.add(run)
+            s.flush()
+            assert run.id is not None
+            return run.id, False
+
+    def _close_run(
+        self, run_id: int, status: str, target: str, probe_set: str, resumed: bool
+    ) -> RunOutcome:
+        with session_scope(self.engine) as s:
+            verdicts = dict(
+                s.execute(
+                    select(col(Result.verdict), func.count())
+                    .where(col(Result.run_id) == run_id)
+                    .group_by(col(Result.verdict))
+                )
+                .tuples()
+                .all()
+            )
+            error_classes = dict(
+                s.execute(
+                    select(col(Result.error_class), func.count())
+                    .where(col(Result.run_id) == run_id, col(Result.verdict) == "error")
+                    .group_by(col(Result.error_class))
+                )
+                .tuples()
+                .all()
+            )
+            identity_counts = Counter(
+                dict(
+                    s.execute(
+                        select(col(Result.identity_id), func.count())
+                        .where(col(Result.run_id) == run_id, col(Result.identity_id).is_not(None))
+                        .group_by(col(Result.identity_id))
+                    )
+                    .tuples()
+                    .all()
+                )
+            )
+            identity_id = identity_counts.most_common(1)[0][0] if identity_counts else None
+            s.execute(
+                update(Run)
+                .where(col(Run.id) == run_id)
+                .values(
+                    status=status,
+                    finished_at=utcnow(),
+                    passed=verdicts.get("pass", 0),
+                    failed=verdicts.get("fail", 0),
+                    errors=verdicts.get("error", 0),
+                    identity_id=identity_id,
+                )
+            )
+            identity = s.get(ModelIdentity, identity_id) if identity_id else None
+        return RunOutcome(
+            id=run_id,
+            target=target,
+            probe_set=probe_set,
+            status=status,
+            results=sum(verdicts.values()),
+            passed=verdicts.get("pass", 0),
+            failed=verdicts.get("fail", 0),
+            errors=verdicts.get("error", 0),
+            resumed=resumed,
+            model=identity.model or None if identity else None,
+            fingerprint=identity.fingerprint or None if identity else None,
+            error_classes={str(k): v for k, v in error_classes.items()},
+        )
+
+
+def run_count(engine: Engine, run_id: int) -> int:
+    with Session(engine) as s:
+        return int(
+            s.execute(
+                select(func.count()).select_from(Result).where(col(Result.run_id) == run_id)
+            ).scalar_one()
+        )

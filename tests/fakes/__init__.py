@@ -1,0 +1,1 @@
+"""Fakes of the services driftmon talks to, served on loopback for tests."""

@@ -1,0 +1,212 @@
+"""Backtest: scorers, pairing, determinism, and the done criteria on the real LLMDrift data."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from monitor.cli.main import cli
+from monitor.drift.backtest import (
+    BacktestError,
+    BacktestReport,
+    make_scorer,
+    pair_records,
+    read_rows,
+    run_backtest,
+    score_happy,
+    score_opinion,
+    score_prime,
+)
+from monitor.drift.settings import DriftConfig
+
+LLMDRIFT = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "llmdrift" / "generation"
+GPT4 = ("openaichat/gpt-4-0314", "openaichat/gpt-4-0613")
+GPT35 = ("openaichat/gpt-3.5-turbo-0301", "openaichat/gpt-3.5-turbo-0613")
+COLUMNS = ["", "model", "id", "query", "ref_answer", "answer", "answer_token", "Directly Usable"]
+
+
+def row(answer: str, ref: str = "") -> dict[str, str]:
+    return {"answer": answer, "ref_answer": ref}
+
+
+@pytest.mark.parametrize(
+    ("answer", "ref", "passed"),
+    [
+        ("Step by step... so the answer is [Yes]", "yes", True),
+        ("It is divisible by 7. [NO]", "No", True),
+        ("[No]", "yes", False),
+        ("No, it is not prime.", "No", True),  # the authors' scorer counts a bare word too
+        ("I cannot tell.", "yes", False),
+        ("[yes] ... hmm, [no]", "No", False),  # yes wins, as in the authors' scorer
+    ],
+)
+def test_prime_scorer(answer: str, ref: str, passed: bool) -> None:
+    assert score_prime(row(answer, ref)) is passed
+
+
+def test_happy_scorer() -> None:
+    assert score_happy(row("so there are \\boxed{3} happy numbers", "\\\\boxed{3}"))
+    assert not score_happy(row("\\boxed{2}", "\\\\boxed{3}"))
+    assert not score_happy(row("three", "\\\\boxed{3}"))
+
+
+def test_opinion_scorer() -> None:
+    assert score_opinion(row("(A) Very optimistic"))
+    assert not score_opinion(row("(E). Refused"))
+    assert not score_opinion(row("As an AI language model, I do not have opinions."))
+
+
+def test_column_and_regex_scorers() -> None:
+    assert make_scorer("code", None, None)[1]({"Directly Usable": "1"})
+    assert not make_scorer("sensitive", None, None)[1]({"Response Rate": "0.0"})
+    name, score = make_scorer(None, "ok", None)
+    assert name == "column:ok" and score({"ok": "1.0"}) and not score({"ok": "0"})
+    with pytest.raises(BacktestError, match="'ok'"):
+        score({"other": "1"})
+    with pytest.raises(BacktestError, match="expected 1 or 0"):
+        score({"ok": "yes"})
+    assert make_scorer(None, None, r"^\(\w\)")[1](row("(B) no"))
+    with pytest.raises(BacktestError, match="exactly one"):
+        make_scorer("code", "ok", None)
+    with pytest.raises(BacktestError, match="--regex"):
+        make_scorer(None, None, "(")
+
+
+def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, COLUMNS)
+        writer.writeheader()
+        for i, r in enumerate(rows):
+            writer.writerow({"": str(i), "ref_answer": "", "answer_token": "5", **r})
+    return path
+
+
+def synthetic(path: Path, probes: int = 40, drop: int = 20) -> Path:
+    """Model a passes every probe; model b fails the first `drop`; b's answers are longer."""
+    rows = []
+    for i in range(probes):
+        query = f'task {i}\nwith a newline, "quotes"'
+        for model, ok, answer in (("a", 1, "x" * 10), ("b", int(i >= drop), "y" * 12)):
+            rows.append(
+                {
+                    "model": model,
+                    "id": str(i),
+                    "query": query,
+                    "answer": answer,
+                    "Directly Usable": str(ok),
+                }
+            )
+    return write_csv(path, rows[::-1])  # reversed: pairing must not depend on row order
+
+
+def test_pairing_on_id_and_query(tmp_path: Path) -> None:
+    rows = [
+        {"model": "a", "id": "1", "query": "q1", "answer": "a1", "Directly Usable": "1"},
+        {"model": "a", "id": "1", "query": "q2", "answer": "a22", "Directly Usable": "0"},
+        {"model": "b", "id": "1", "query": "q2", "answer": "b2", "Directly Usable": "1"},
+        {"model": "b", "id": "1", "query": "q1", "answer": "b1", "Directly Usable": "0"},
+        {"model": "b", "id": "9", "query": "q9", "answer": "only b", "Directly Usable": "1"},
+        {"model": "c", "id": "1", "query": "q1", "answer": "c", "Directly Usable": "1"},
+    ]
+    data = read_rows(write_csv(tmp_path / "d.csv", rows))
+    pairs = pair_records(data, make_scorer("code", None, None)[1], "a", "b")
+    # Sorted by (id, query): (1, q1) then (1, q2); id 9 is on one side only.
+    assert [(a.passed, b.passed) for a, b in pairs] == [(True, False), (False, True)]
+    assert [(a.chars, b.chars) for a, b in pairs] == [(2, 2), (3, 2)]
+    assert pairs[0][0].tokens == 5
+    with pytest.raises(BacktestError, match="found: a, b, c"):
+        pair_records(data, make_scorer("code", None, None)[1], "a", "zz")
+    with pytest.raises(BacktestError, match="twice"):
+        pair_records(data + data[:1], make_scorer("code", None, None)[1], "a", "b")
+
+
+def test_missing_columns(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("model,id\na,1\n")
+    with pytest.raises(BacktestError, match="query, answer"):
+        read_rows(path)
+
+
+def test_backtest_flags_a_drop_and_is_deterministic(tmp_path: Path) -> None:
+    data = read_rows(synthetic(tmp_path / "s.csv"))
+    pairs = pair_records(data, make_scorer("code", None, None)[1], "a", "b")
+    config = DriftConfig()
+    first = run_backtest(pairs, config, probes=30, repeats=5, seed=3)
+    again = run_backtest(pairs, config, probes=30, repeats=5, seed=3)
+    assert first == again
+    assert first.flagged("pass_rate") == 1.0
+    shown = next(r for r in first.rows if r.metric == "pass_rate")
+    assert shown.state == "drifted" and shown.effect is not None and shown.effect < -0.2
+    # A different seed draws a different sample of probes.
+    other = run_backtest(pairs, config, probes=30, repeats=1, seed=4)
+    assert other.shown_sample != first.shown_sample and len(other.shown_sample) == 30
+
+
+def test_backtest_no_change_is_not_flagged(tmp_path: Path) -> None:
+    data = read_rows(synthetic(tmp_path / "s.csv", drop=0))
+    pairs = pair_records(data, make_scorer("code", None, None)[1], "a", "b")
+    report = run_backtest(pairs, DriftConfig(), probes=30, repeats=3, seed=0)
+    assert report.flagged("pass_rate") == 0.0
+
+
+def test_cli_json(tmp_path: Path) -> None:
+    path = synthetic(tmp_path / "s.csv")
+    args = [
+        "backtest",
+        "--data",
+        str(path),
+        "--scorer",
+        "code",
+        "--from",
+        "a",
+        "--to",
+        "b",
+        "--repeats",
+        "2",
+        "--json",
+    ]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    verdict = next(v for v in out["verdicts"] if v["metric"] == "pass_rate")
+    assert verdict["drifted"] and verdict["flagged_fraction"] == 1.0
+    assert out["probes"] == 30 and out["paired_prompts"] == 40
+
+
+def real(name: str, scorer: str, models: tuple[str, str]) -> BacktestReport:
+    pairs = pair_records(read_rows(LLMDRIFT / name), make_scorer(scorer, None, None)[1], *models)
+    return run_backtest(pairs, DriftConfig(), probes=30, repeats=20, seed=0)
+
+
+def state(report: BacktestReport, metric: str) -> str:
+    return next(r.state for r in report.rows if r.metric == metric)
+
+
+@pytest.mark.skipif(not LLMDRIFT.is_dir(), reason=f"LLMDrift data not found at {LLMDRIFT}")
+def test_done_criteria_on_llmdrift() -> None:
+    """30 probes per window (seed 0; 20 random probe samples):
+    GPT-4 March -> June is flagged on prime, happy numbers, opinions and code: the shown window
+    has a DRIFTED quality metric and nearly every sample does. Measured, not tuned: on opinions
+    and code pass_rate itself drifts; on prime and happy numbers the loud signal is length (the
+    chain of thought vanished), and prime's pass rate is a yes/no bias flip with discordant
+    probes both ways (476 vs 147 of 1,000) that 30 probes alone cannot settle at alpha 0.01.
+    GPT-3.5 opinion length (mean 28.3 -> 27.7 chars) is never flagged."""
+    for name, scorer, pass_rate_drifts in (
+        ("PRIME_FULL_EVAL.csv", "prime", False),
+        ("COUNTAHAPPYNUMBER_EVAL.csv", "happy", False),
+        ("OPINIONQA_EVAL.csv", "opinion", True),
+        ("LEETCODE_EASY_EVAL.csv", "code", True),
+    ):
+        report = real(name, scorer, GPT4)
+        assert "drifted" in {r.state for r in report.rows if r.family == "quality"}, name
+        assert report.any_flagged >= 0.8, name
+        if pass_rate_drifts:
+            assert state(report, "pass_rate") == "drifted", name
+            assert report.flagged("pass_rate") >= 0.7, name
+    gpt35 = real("OPINIONQA_EVAL.csv", "opinion", GPT35)
+    assert state(gpt35, "length_chars") != "drifted"
+    assert gpt35.flagged("length_chars") == 0.0
