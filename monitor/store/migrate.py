@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from monitor.errors import DatabaseTooNewError, StorageError
@@ -74,14 +74,33 @@ def _stored_revision(engine: Engine) -> str | None:
     return str(row[0]) if row else None
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+# Any constant shared by every driftmon: PostgreSQL advisory-lock key for schema changes.
+_MIGRATION_LOCK_KEY = 0x64726966  # "drif"
+
+
+def _lock_for_migration(conn: Connection) -> None:
+    """Serialise schema changes between processes for the rest of this transaction.
+
+    SQLite already holds the write lock (our engines BEGIN IMMEDIATE); PostgreSQL needs an
+    advisory lock, or two commands starting on an empty database both create the tables.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+
+
+def _upgrade_on(conn: Connection, engine: Engine, revision: str) -> None:
     from alembic import command
 
-    check_not_newer(engine)
     config = alembic_config(engine)
+    config.attributes["connection"] = conn
+    command.upgrade(config, revision)
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    check_not_newer(engine)
     with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, revision)
+        _lock_for_migration(conn)
+        _upgrade_on(conn, engine, revision)
 
 
 def check_not_newer(engine: Engine) -> None:
@@ -93,10 +112,6 @@ def check_not_newer(engine: Engine) -> None:
         )
 
 
-def is_empty(engine: Engine) -> bool:
-    return not inspect(engine).get_table_names()
-
-
 def ensure_schema(engine: Engine, *, create_if_empty: bool = True) -> None:
     """Make sure the schema is usable: initialise an empty database, refuse anything else
     that is not exactly at head (older: run `driftmon db upgrade`; newer: refuse)."""
@@ -106,10 +121,31 @@ def ensure_schema(engine: Engine, *, create_if_empty: bool = True) -> None:
     current = current_revision(engine)
     if current == head_revision():
         return
-    if current is None and create_if_empty and is_empty(engine):
-        upgrade(engine)
+    if current is None and create_if_empty:
+        _initialise_if_empty(engine)
         return
-    raise StorageError(
+    raise _behind(current)
+
+
+def _behind(current: str | None) -> StorageError:
+    return StorageError(
         f"the database is at migration {current or 'none'}, this driftmon needs "
         f"{head_revision()}: run `driftmon db upgrade`"
     )
+
+
+def _initialise_if_empty(engine: Engine) -> None:
+    """Create the schema in an empty database, decided and done under one lock: two commands
+    started together on a new database must not both see it empty, nor one see the other's
+    tables half-way and take them for a foreign schema."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.begin() as conn:
+        _lock_for_migration(conn)
+        current = MigrationContext.configure(conn).get_current_revision()
+        if current == HEAD_REVISION:
+            return  # another process initialised it while we waited for the lock
+        if current is None and not inspect(conn).get_table_names():
+            _upgrade_on(conn, engine, "head")
+            return
+    raise _behind(current)

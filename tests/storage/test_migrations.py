@@ -64,3 +64,31 @@ def test_empty_database_is_initialised_but_old_one_is_not_silently_upgraded(db_u
         assert "driftmon db upgrade" in str(exc)
     else:
         raise AssertionError("a non-empty database without a revision was accepted")
+
+
+def test_commands_starting_together_on_an_empty_database_all_succeed(db_url: str) -> None:
+    # Two CLI commands started at once on a new database: one creates the schema, the others
+    # must wait for it and carry on, not see half of it and report a foreign schema.
+    import threading
+
+    engines = [make_engine(db_url) for _ in range(6)]
+    start = threading.Barrier(len(engines))
+    errors: list[BaseException] = []
+
+    def initialise(engine_: object) -> None:
+        start.wait()
+        try:
+            ensure_schema(engine_)  # type: ignore[arg-type]
+        except BaseException as exc:  # collected and reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=initialise, args=(e,), daemon=True) for e in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "schema initialisation deadlocked"
+    for engine_ in engines:
+        engine_.dispose()
+    assert errors == []
+    assert current_revision(make_engine(db_url)) == head_revision()
