@@ -92,8 +92,11 @@ class ScheduleFields(_Strict):
     concurrency: int | None = Field(default=None, ge=1, le=512)
     retries: int | None = Field(default=None, ge=0, le=10)
     params: dict[str, Any] | None = None
+    jitter: str | None = None  # scheduled runs start up to this much after their slot
+    daily_calls: int | None = Field(default=None, ge=1)  # budget per target per UTC day
+    daily_tokens: int | None = Field(default=None, ge=1)
 
-    _check_durations = field_validator("every", "timeout")(_duration)
+    _check_durations = field_validator("every", "timeout", "jitter")(_duration)
 
     @field_validator("cron")
     @classmethod
@@ -148,6 +151,10 @@ class SlackSettings(_Strict):
 
 class AlertSettings(_Strict):
     repeat_interval: str = "12h"
+    # A complete run with at least this share of provider errors opens the outage alert,
+    # which holds back drift notifications for its target while it fires.
+    outage_error_rate: float = Field(default=0.5, gt=0, le=1)
+    identity_notice: bool = False  # an informational message when the model identity changes
     slack: SlackSettings | None = None
 
     _check_repeat = field_validator("repeat_interval")(_duration)
@@ -155,6 +162,17 @@ class AlertSettings(_Strict):
 
 class ServerSettings(_Strict):
     listen: str = "127.0.0.1:9464"
+    drain: str = "30s"  # on SIGTERM: how long in-flight requests may take to finish
+
+    _check_drain = field_validator("drain")(_duration)
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"listen {value!r} must be HOST:PORT, e.g. 127.0.0.1:9464")
+        return value
 
 
 class Settings(_Strict):
@@ -235,6 +253,9 @@ class LoadedConfig:
             retries=target.retries
             if target.retries is not None
             else (d.retries if d.retries is not None else 3),
+            jitter=parse_duration(target.jitter or d.jitter or "0s"),
+            daily_calls=target.daily_calls or d.daily_calls,
+            daily_tokens=target.daily_tokens or d.daily_tokens,
         )
 
 
@@ -254,6 +275,9 @@ class ResolvedTarget(_Strict):
     timeout: float
     concurrency: int
     retries: int
+    jitter: float = 0.0
+    daily_calls: int | None = None
+    daily_tokens: int | None = None
 
 
 def find_config(explicit: str | None) -> Path | None:

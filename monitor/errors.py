@@ -122,7 +122,11 @@ class StorageError(DriftmonError):
 
 
 class DatabaseTooNewError(StorageError):
-    """The database schema is newer than this driftmon knows; refuse to touch it."""
+    """The database schema is newer than this driftmon knows; refuse to touch it.
+
+    Exit code 2 like a usage error: retrying cannot help (systemd does not restart on 2)."""
+
+    exit_code = 2
 
 
 class NotificationError(DriftmonError):

@@ -112,7 +112,9 @@ def build_request(target: ResolvedTarget, probe: Probe) -> ChatRequest:
     )
 
 
-def _owner_is_dead(owner: str, heartbeat_age: timedelta) -> bool:
+def owner_is_dead(owner: str, heartbeat_age: timedelta) -> bool:
+    """Whether the process that owns a running run is gone (checked directly on this host,
+    by heartbeat age elsewhere)."""
     host, _, pid = owner.rpartition(":")
     if host == socket.gethostname() and pid.isdigit():
         try:
@@ -347,15 +349,19 @@ class Runner:
                 .all()
             )
             for run in stale:
-                if not _owner_is_dead(run.owner, now - run.heartbeat_at):
+                if not owner_is_dead(run.owner, now - run.heartbeat_at):
                     continue
-                if run.plan_hash == plan_hash and slot is None and run.slot is None:
+                # Same plan and same slot (both None for manual runs): carry on where it
+                # stopped, sending only the missing samples.
+                if run.plan_hash == plan_hash and run.slot == slot:
                     run.owner, run.heartbeat_at = owner_id(), now
                     run.note = "resumed after its process stopped"
                     assert run.id is not None
                     return run.id, True
                 run.status, run.finished_at = "interrupted", now
                 run.note = "its process stopped; the probe plan changed before it was resumed"
+                if run.slot == slot:
+                    run.slot = None  # give its slot to the run that replaces it
             run = Run(
                 target_id=target_id,
                 probe_set=probe_set,

@@ -10,9 +10,9 @@ does not fix a number format; renderers only truncate and escape them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 AlertKind = Literal[
     "firing",  # a drift alert opened
@@ -22,6 +22,7 @@ AlertKind = Literal[
     "outage_resolved",
     "identity_notice",  # the provider reports a new model identity; behaviour not (yet) changed
     "test",  # `driftmon alerts test`
+    "budget",  # a scheduled run was skipped: it would exceed the target's daily budget
 ]
 ALERT_KINDS: tuple[AlertKind, ...] = get_args(AlertKind)
 # How each kind is announced, by any renderer: an emoji, a title and one sentence.
@@ -34,6 +35,8 @@ WORDING: dict[AlertKind, tuple[str, str, str]] = {
     "identity_notice": ("ℹ️", "Model identity changed", "The provider reports a new model "
                         "identity; that alone does not mean its behaviour drifted."),
     "test": ("🧪", "driftmon test message", "If you can read this, alerts reach this channel."),
+    "budget": ("💸", "Run skipped: budget", "A scheduled run was skipped: it would exceed the "
+               "daily budget. Runs resume tomorrow (UTC) or when the budget is raised."),
 }  # fmt: skip
 
 
@@ -81,6 +84,7 @@ class AlertMessage:
     resolved_at: datetime | None = None
     report_path: str | None = None
     alert_id: int | None = None
+    note: str | None = None  # one more sentence, e.g. why a run was skipped
 
     def __post_init__(self) -> None:
         # Fail where the message is built, not later inside a delivery retry loop.
@@ -88,3 +92,28 @@ class AlertMessage:
             raise ValueError(f"unknown alert kind {self.kind!r}; expected one of {ALERT_KINDS}")
         if self.identity_change is not None and len(self.identity_change) != 2:
             raise ValueError("identity_change must be a (before, after) pair")
+
+
+def message_to_json(msg: AlertMessage) -> dict[str, Any]:
+    """The message as JSON data, for the outbox: queued now, rendered when it is sent."""
+    data = asdict(msg)
+    for key in ("opened_at", "resolved_at"):
+        if data[key] is not None:
+            data[key] = data[key].isoformat()
+    data["identity_change"] = None if msg.identity_change is None else list(msg.identity_change)
+    return data
+
+
+def message_from_json(data: dict[str, Any]) -> AlertMessage:
+    """The inverse of `message_to_json`; unknown keys (from a newer driftmon) are ignored."""
+    known = {f.name for f in fields(AlertMessage)}
+    values = {k: v for k, v in data.items() if k in known}
+    for key in ("opened_at", "resolved_at"):
+        if values.get(key) is not None:
+            values[key] = datetime.fromisoformat(values[key])
+    if values.get("identity_change") is not None:
+        before, after = values["identity_change"]
+        values["identity_change"] = (before, after)
+    values["metrics"] = tuple(MetricLine(**m) for m in values.get("metrics", ()))
+    values["examples"] = tuple(Example(**e) for e in values.get("examples", ()))
+    return AlertMessage(**values)

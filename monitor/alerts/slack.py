@@ -84,6 +84,8 @@ def _parts(msg: AlertMessage) -> tuple[list[str], list[str], list[str], list[str
         facts.append(f"*Opened* {_when(msg.opened_at)}")
     if msg.resolved_at is not None:
         facts.append(f"*Resolved* {_when(msg.resolved_at)}")
+    if msg.note is not None:
+        facts.append(f"*Note* {code(msg.note, 500)}")
     metrics = [_metric_line(m) for m in msg.metrics[:MAX_METRICS]]
     if len(msg.metrics) > MAX_METRICS:
         metrics.append(f"…and {len(msg.metrics) - MAX_METRICS} more metrics in the report")

@@ -8,13 +8,13 @@ import click
 
 from monitor.cli.context import AppContext
 from monitor.cli.output import print_json, print_table, safe_text
+from monitor.drift.present import fmt_effect, fmt_value
 
 if TYPE_CHECKING:
     from monitor.drift.model import Verdict
     from monitor.drift.queries import EvaluationRecord
 
 EXIT_DRIFT = 3
-_EFFECT_UNITS = {"Jensen-Shannon distance": "JS", "normalised Wasserstein": "W"}
 
 
 def verdict_json(record: EvaluationRecord, verdict: Verdict) -> dict[str, Any]:
@@ -56,31 +56,6 @@ def record_json(record: EvaluationRecord) -> dict[str, Any]:
         "excluded_probes": record.excluded_probes,
         "notes": list(record.notes),
     }
-
-
-def fmt_value(value: Any, effect_name: str | None) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, dict):  # a distribution: its largest shares
-        top = sorted(value.items(), key=lambda kv: -kv[1] if isinstance(kv[1], int | float) else 0)
-        shown = ", ".join(
-            f"{k} {v:.0%}" if isinstance(v, int | float) else f"{k} {v}" for k, v in top[:3]
-        )
-        return shown + (", …" if len(top) > 3 else "")
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int | float):
-        return f"{value:.1%}" if effect_name == "rate difference" else f"{value:.4g}"
-    return str(value)
-
-
-def fmt_effect(verdict: Verdict) -> str:
-    if verdict.effect is None:
-        return "–"
-    if verdict.effect_name == "rate difference":
-        return f"{verdict.effect * 100:+.1f} pts"
-    unit = _EFFECT_UNITS.get(verdict.effect_name or "", verdict.effect_name or "")
-    return f"{verdict.effect:.3g} {unit}".strip()
 
 
 def summary_line(record: EvaluationRecord) -> str:

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "targets": ("monitor.cli.targets", "targets_group", "List targets; ping them live."),
     "run": ("monitor.cli.runs", "run_command", "Replay probes now: send, judge, store."),
     "drift": ("monitor.cli.drift", "drift_command", "Show the latest drift verdicts."),
+    "alerts": ("monitor.cli.alerts", "alerts_group", "Alert states, silences, a test message."),
     "baseline": ("monitor.cli.baseline", "baseline_group", "Show or accept the reference window."),
     "power": ("monitor.cli.power", "power_command", "Sample size needed to detect a change."),
     "backtest": (
@@ -31,6 +32,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "backtest_command",
         "Run the detector over recorded outputs of two model versions.",
     ),
+    "serve": (
+        "monitor.cli.serve",
+        "serve_command",
+        "Run the daemon: scheduled runs, alerts, health.",
+    ),
+    "status": ("monitor.cli.status", "status_command", "Last and next runs, alerts, daemons."),
     "simulate": ("monitor.cli.simulate", "simulate_command", "Serve the simulated provider."),
     "demo": (
         "monitor.cli.demo",

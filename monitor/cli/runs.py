@@ -14,6 +14,7 @@ from monitor.cli.output import fmt_rate, print_json
 
 if TYPE_CHECKING:
     from monitor.drift.queries import EvaluationRecord
+    from monitor.replay import Job
     from monitor.runner import RunOutcome
 
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 @click.option("--samples", type=click.IntRange(1, 1000), help="Samples per probe (overrides).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--fail-on-drift", is_flag=True, help="Exit 3 when any quality metric drifted.")
+@click.option("--dry-run", is_flag=True, help="Print the calls and tokens a run would use.")
 @click.pass_obj
 def run_command(
     app: AppContext,
@@ -31,6 +33,7 @@ def run_command(
     samples: int | None,
     as_json: bool,
     fail_on_drift: bool,
+    dry_run: bool,
 ) -> None:
     """Replay probes now: send, judge and store every result, then evaluate drift.
 
@@ -38,9 +41,12 @@ def run_command(
     next run of the same probes: only missing samples are sent and nothing is stored twice.
     Each complete run is compared with its baseline (built from the first complete runs).
     """
-    from monitor.replay import Job, run_jobs, runner_for, select_jobs
+    from monitor.replay import run_jobs, runner_for, select_jobs
 
     jobs = select_jobs(app.config, app.probe_sets, target=target, probe_set=probe_set)
+    if dry_run:
+        _dry_run(app, jobs, samples, as_json)
+        return
     runner = runner_for(app.config, app.engine())
     interactive = sys.stderr.isatty() and not as_json
 
@@ -61,11 +67,20 @@ def run_command(
         outcomes = asyncio.run(run_jobs(runner, jobs, samples=samples))
 
     drift, failed = _evaluate(app, [o.id for o in outcomes if o.status == "complete"])
+    from monitor.cli.alerts import deliver_queued
+
+    delivery = deliver_queued(app)  # what this run decided to say, now rather than later
     if as_json:
-        print_json({"runs": [_run_json(o, drift.get(o.id)) for o in outcomes]})
+        print_json({"runs": [_run_json(o, drift.get(o.id)) for o in outcomes],
+                    "alerts": delivery})  # fmt: skip
     else:
         for o in outcomes:
             _print_run(o, drift.get(o.id))
+        if delivery is not None and (delivery["sent"] or delivery["errors"]):
+            click.echo(f"alerts: {delivery['sent']} sent, {delivery['retrying']} to retry, "
+                       f"{delivery['failed']} failed")  # fmt: skip
+    for error in (delivery or {}).get("errors") or []:
+        click.echo(f"driftmon: warning: alert delivery: {error}", err=True)
     context = click.get_current_context()
     if failed:
         context.exit(1)  # the results are stored; the drift statistics could not be computed
@@ -73,17 +88,49 @@ def run_command(
         context.exit(EXIT_DRIFT)
 
 
+def _dry_run(app: AppContext, jobs: list[Job], samples: int | None, as_json: bool) -> None:
+    """What a run would send and cost, against today's budget; nothing is sent or stored."""
+    from monitor.cli.output import print_table
+    from monitor.daemon.budget import estimate, spent_today
+    from monitor.store.models import utcnow
+
+    rows: list[dict[str, Any]] = []
+    for job in jobs:
+        guess = estimate(app.engine(), job.target, job.probe_set, samples)
+        calls, tokens = spent_today(app.engine(), job.target.name, utcnow())
+        rows.append({"target": job.target.name, "probe_set": job.probe_set.name,
+                     "calls": guess.calls, "estimated_tokens": guess.tokens,
+                     "estimate_basis": guess.basis, "used_today": {"calls": calls,
+                                                                   "tokens": tokens},
+                     "daily_calls": job.target.daily_calls,
+                     "daily_tokens": job.target.daily_tokens})  # fmt: skip
+    if as_json:
+        print_json({"dry_run": rows})
+        return
+    print_table("Dry run: nothing is sent", ["target / set", "calls", "est. tokens",
+                                              "used today", "budget", "estimate from"], [
+        [f"{r['target']} / {r['probe_set']}", r["calls"], r["estimated_tokens"],
+         f"{r['used_today']['calls']} calls, {r['used_today']['tokens']} tokens",
+         f"{r['daily_calls'] or '–'} calls, {r['daily_tokens'] or '–'} tokens",
+         r["estimate_basis"]] for r in rows])  # fmt: skip
+
+
 def _evaluate(
     app: AppContext, run_ids: list[int]
 ) -> tuple[dict[int, EvaluationRecord | None], bool]:
-    """Drift for each complete run. A failure is reported and does not hide the other runs."""
-    from monitor.drift.engine import evaluate_run
+    """Drift and alerts for each complete run. A failure is reported and does not hide the
+    other runs."""
+    from monitor.alerts.manager import AlertPolicy, evaluate_with_alerts
+
+    policy = AlertPolicy.from_settings(app.config.settings.alerts)
 
     records: dict[int, EvaluationRecord | None] = {}
     failed = False
     for run_id in run_ids:
         try:
-            records[run_id] = evaluate_run(app.engine(), run_id, app.config.settings.drift)
+            records[run_id] = evaluate_with_alerts(
+                app.engine(), run_id, app.config.settings.drift, policy
+            )
         except Exception as exc:  # any bug or database error in one evaluation, reported
             click.echo(
                 f"driftmon: error: drift evaluation of run {run_id} failed: {exc!r}", err=True

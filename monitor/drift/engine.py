@@ -16,7 +16,7 @@ turns them into the operational error_rate metric, never into quality drift.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
@@ -44,9 +44,18 @@ from monitor.store.db import session_scope
 from monitor.store.models import Baseline, Evaluation, IdentityEvent, Run, Target, VerdictRow
 from monitor.store.models import utcnow as now
 
+# Called inside the transaction that stores an evaluation, with that transaction's session:
+# what it writes (the alert state, the outbox row) commits or rolls back with the verdicts.
+OnStored = Callable[[Session, EvaluationRecord, Run], None]
 
-def evaluate_run(engine: Engine, run_id: int, config: DriftConfig) -> EvaluationRecord | None:
+
+def evaluate_run(
+    engine: Engine, run_id: int, config: DriftConfig, *, on_stored: OnStored | None = None
+) -> EvaluationRecord | None:
     """Evaluate drift for the window ending at this run.
+
+    `on_stored` runs once per stored evaluation, in its transaction; not when the evaluation
+    was already stored (a retry, or another process was first) nor while building a baseline.
 
     None when the run is unknown, not complete, or older than the active baseline. A record
     with status "building_baseline k/n" (and no verdicts) while the baseline is not complete
@@ -106,7 +115,10 @@ def evaluate_run(engine: Engine, run_id: int, config: DriftConfig) -> Evaluation
             if result.verdicts:
                 s.execute(insert(VerdictRow), [_verdict_row(row.id, v) for v in result.verdicts])
             # Read back what was stored, so callers see exactly what `drift` will show later.
-            return record_of(s, row, target.name)
+            record = record_of(s, row, target.name)
+            if on_stored is not None:
+                on_stored(s, record, run)
+            return record
     except IntegrityError:
         # Another process evaluated this run against this baseline first: use its result,
         # so the streaks it stored are the ones that count.

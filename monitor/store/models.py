@@ -204,3 +204,121 @@ class VerdictRow(SQLModel, table=True):
     current_value: Any = Field(default=None, sa_column=Column(JSON))
     streak: int = 0
     note: str | None = Field(default=None, max_length=500)
+
+
+class Alert(SQLModel, table=True):
+    """One alert: identity (target, probe set, family), states pending → firing → resolved.
+
+    `family` is "quality" (drift) or "operational" (provider errors: the outage alert). At most
+    one open (not resolved) alert per identity, enforced by the database, so two processes
+    evaluating at once cannot open it twice. `notified_at` is when its last firing or repeat
+    message was queued (None: never, e.g. silenced or suppressed by an outage so far);
+    `thread_ts`/`thread_channel` locate the first delivered message, for threaded replies.
+    """
+
+    __table_args__ = (
+        Index(
+            "uq_alert_one_open",
+            "target_id",
+            "probe_set",
+            "family",
+            unique=True,
+            sqlite_where=text("state != 'resolved'"),
+            postgresql_where=text("state != 'resolved'"),
+        ),
+        Index("ix_alert_state_opened", "state", "opened_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    target_id: int = Field(foreign_key="target.id")
+    probe_set: str = Field(max_length=200)
+    family: str = Field(max_length=20)  # quality | operational
+    state: str = Field(max_length=20)  # pending | firing | resolved
+    metrics: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    opened_at: datetime = Field(default_factory=utcnow)
+    fired_at: datetime | None = None
+    resolved_at: datetime | None = None
+    last_run_id: int = Field(foreign_key="run.id")  # the newest run that updated it
+    last_evaluation_id: int | None = Field(default=None, foreign_key="evaluation.id")
+    notified_at: datetime | None = None
+    thread_ts: str | None = Field(default=None, max_length=64)
+    thread_channel: str | None = Field(default=None, max_length=64)
+
+
+class Silence(SQLModel, table=True):
+    """No notifications for a target (or one metric of it) until `expires_at`. Alerts keep
+    their state while silenced; a still-firing alert is announced once the silence ends."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    target: str = Field(max_length=200, index=True)  # a name: targets may be silenced early
+    metric: str | None = Field(default=None, max_length=200)  # None: every metric and outages
+    reason: str = Field(max_length=500)
+    created_by: str = Field(default="", max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    ended_at: datetime | None = None  # `alerts unsilence` before expiry
+
+
+class Notification(SQLModel, table=True):
+    """The outbox: one message to send, written in the transaction that decided it.
+
+    `dedup_key` makes queueing idempotent (a retried evaluation queues nothing twice).
+    status: pending (to send, or retrying at `next_attempt_at`) | sent | failed (permanent
+    error: retrying cannot help; shown by `alerts list` and `status`). A sender holds a lease
+    (`lease_until`) while it sends, so two workers never send the same row at once; a worker
+    killed after Slack accepted but before it recorded that leaves the lease to expire and the
+    row to be sent again: at least once, at most one duplicate per crash.
+    """
+
+    __table_args__ = (Index("ix_notification_status_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedup_key: str = Field(max_length=200, unique=True)
+    alert_id: int | None = Field(default=None, foreign_key="alert.id", index=True)
+    kind: str = Field(max_length=20)  # an AlertKind
+    target: str = Field(max_length=200)
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # the AlertMessage
+    created_at: datetime = Field(default_factory=utcnow)
+    status: str = Field(default="pending", max_length=10)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    lease_until: datetime | None = None
+    lease_owner: str | None = Field(default=None, max_length=200)
+    sent_at: datetime | None = None
+    last_error: str | None = Field(default=None, max_length=500)
+    text_only: bool = False  # Slack refused the blocks; the text version was delivered
+    slack_ts: str | None = Field(default=None, max_length=64)
+    slack_channel: str | None = Field(default=None, max_length=64)
+
+
+class DeliveryAttempt(SQLModel, table=True):
+    """Every attempt to send a notification, with its outcome and duration."""
+
+    __tablename__ = "delivery_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    notification_id: int = Field(foreign_key="notification.id", index=True)
+    started_at: datetime = Field(default_factory=utcnow)
+    duration_ms: float = 0.0
+    outcome: str = Field(max_length=10)  # sent | transient | permanent
+    error: str | None = Field(default=None, max_length=500)
+    retry_after: float | None = None
+    owner: str = Field(default="", max_length=200)
+
+
+class DaemonInstance(SQLModel, table=True):
+    """A `driftmon serve` process: its heartbeat, so `status` can tell from any shell or host
+    which daemons are alive; `stopped_at` is set on a clean exit."""
+
+    __tablename__ = "daemon"
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner: str = Field(max_length=200, unique=True)  # host:pid:start
+    host: str = Field(max_length=200)
+    pid: int
+    version: str = Field(max_length=40)
+    listen: str | None = Field(default=None, max_length=200)
+    started_at: datetime = Field(default_factory=utcnow)
+    heartbeat_at: datetime = Field(default_factory=utcnow)
+    stopped_at: datetime | None = None
+    jobs: int = 0  # scheduled (target, probe set) jobs

@@ -24,7 +24,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -133,6 +133,9 @@ class FakeSlack:
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
         self.url = ""
+        # Called (in the server thread) with each request before it is answered: a test can
+        # act at the exact moment between Slack accepting a message and the client knowing.
+        self.on_request: Callable[[Recorded], None] | None = None
         self.app = Starlette(routes=[
             Route("/api/{method}", self._api, methods=["GET", "POST"]),
             Route("/{path:path}", self._webhook, methods=["POST"]),
@@ -155,6 +158,11 @@ class FakeSlack:
         `body` (an HTML page), after `delay` s. Only `delay`: they hang, then succeed."""
         with self._lock:
             self._state.planned += [_Planned(error, status, retry_after, delay, body)] * times
+
+    def clear_failures(self) -> None:
+        """Forget the failures still planned: Slack has recovered."""
+        with self._lock:
+            self._state.planned.clear()
 
     @property
     def requests(self) -> list[Recorded]:
@@ -179,6 +187,8 @@ class FakeSlack:
         with self._lock:
             self._state.requests.append(recorded)
             planned = self._state.planned.pop(0) if self._state.planned else None
+        if self.on_request is not None:
+            self.on_request(recorded)
         deadline = time.monotonic() + (planned.delay if planned else 0)
         while time.monotonic() < deadline and not self._closing.is_set():  # hang, until stop()
             await asyncio.sleep(0.02)

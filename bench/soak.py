@@ -1,0 +1,132 @@
+"""Soak: `driftmon serve` for thousands of short runs; is its memory and descriptor use flat?
+
+Starts the simulated provider in its own process and a real `driftmon serve` on a fresh SQLite
+database, with TARGETS targets that each run a 12-probe set every second (so every run is
+stored, evaluated for drift with the real statistics, and checked for alerts). Every SAMPLE
+seconds it reads the daemon's resident memory (VmRSS in /proc/PID/status) and its open file
+descriptors (/proc/PID/fd), and counts the runs in the database. Linux only.
+
+Verdict: flat when the median RSS of the last quarter of samples is within 10% (and 10 MB) of
+the median of the second quarter (the first quarter is warm-up: imports, caches, the first
+evaluations), the descriptor count does the same within 5, and the peak RSS is under 150 MB.
+
+    .venv/bin/python bench/soak.py [--minutes 15] [--targets 6] [--sample 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))
+
+from replay import start_simulator  # noqa: E402  (bench/replay.py, beside this file)
+
+PROBES = "set: soak\ndefaults:\n  expect: [{ regex: \"\\\\w\" }]\nprobes:\n" + "".join(
+    f'  - {{ id: p{i:02d}, prompt: "Name a colour, case {i}." }}\n' for i in range(12)
+)
+LIMIT_MB = 150.0
+
+
+def write_project(folder: Path, base_url: str, targets: int) -> Path:
+    (folder / "probes").mkdir()
+    (folder / "probes" / "soak.yaml").write_text(PROBES, encoding="utf-8")
+    config = ['[storage]\nurl = "sqlite:///soak.db"\n[probes]\npaths = ["probes"]\n'
+              '[defaults]\nsamples = 1\nevery = "1s"\ntimeout = "10s"\nretries = 0\n'
+              '[server]\nlisten = "127.0.0.1:0"\n']  # fmt: skip
+    for i in range(targets):
+        config.append(f'[[targets]]\nname = "sim-{i}"\nkind = "openai"\nmodel = "gpt-4o"\n'
+                      f'base_url = "{base_url}/v1"\napi_key = {{ env = "SOAK_KEY" }}\n')  # fmt: skip
+    path = folder / "driftmon.toml"
+    path.write_text("".join(config), encoding="utf-8")
+    return path
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def runs_done(db: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            return int(conn.execute("SELECT count(*) FROM run WHERE status = 'complete'")
+                       .fetchone()[0])  # fmt: skip
+    except sqlite3.OperationalError:
+        return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=15.0)
+    parser.add_argument("--targets", type=int, default=6)
+    parser.add_argument("--sample", type=float, default=10.0, help="seconds between samples")
+    args = parser.parse_args()
+
+    sim, url = start_simulator()
+    folder = Path(tempfile.mkdtemp(prefix="driftmon-soak-"))
+    config = write_project(folder, url, args.targets)
+    log = (folder / "serve.log").open("w")
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "--config", str(config), "serve"],
+        env={**os.environ, "SOAK_KEY": "not-a-secret"}, stdout=subprocess.DEVNULL, stderr=log,
+    )  # fmt: skip
+    samples: list[tuple[float, int, float, int]] = []  # (seconds, runs, rss MB, fds)
+    print(f"soak: {args.targets} targets x 12 probes every 1 s for {args.minutes:g} min "
+          f"(daemon pid {daemon.pid}, folder {folder})")  # fmt: skip
+    print(f"{'minute':>7} {'runs':>7} {'runs/s':>7} {'RSS MB':>7} {'fds':>5}")
+    t0 = time.monotonic()
+    try:
+        while (elapsed := time.monotonic() - t0) < args.minutes * 60:
+            time.sleep(args.sample)
+            if daemon.poll() is not None:
+                raise SystemExit(f"the daemon exited with {daemon.returncode}; see {log.name}")
+            elapsed = time.monotonic() - t0
+            done = runs_done(folder / "soak.db")
+            samples.append((elapsed, done, rss_mb(daemon.pid), fds(daemon.pid)))
+            rate = done / elapsed
+            print(f"{elapsed / 60:7.1f} {done:7d} {rate:7.1f} {samples[-1][2]:7.1f} "
+                  f"{samples[-1][3]:5d}", flush=True)  # fmt: skip
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        code = daemon.wait(60)
+        sim.terminate()
+        sim.wait(10)
+    quarter = max(1, len(samples) // 4)
+    warm, last = samples[quarter : 2 * quarter], samples[-quarter:]
+    rss_warm, rss_last = (statistics.median(s[2] for s in part) for part in (warm, last))
+    fd_warm, fd_last = (statistics.median(s[3] for s in part) for part in (warm, last))
+    peak = max(s[2] for s in samples)
+    growth = rss_last - rss_warm
+    flat_rss = growth <= max(10.0, 0.10 * rss_warm)
+    flat_fds = fd_last - fd_warm <= 5
+    errors = sum(1 for line in (folder / "serve.log").read_text().splitlines()
+                 if json.loads(line).get("level") == "error")  # fmt: skip
+    print(f"runs: {samples[-1][1]} complete in {samples[-1][0] / 60:.1f} min; "
+          f"daemon exit code {code} after SIGTERM; {errors} error log lines")
+    print(f"RSS: {rss_warm:.1f} MB after warm-up -> {rss_last:.1f} MB at the end "
+          f"({growth:+.1f} MB), peak {peak:.1f} MB (limit {LIMIT_MB:g})")
+    print(f"file descriptors: {fd_warm:g} -> {fd_last:g}")
+    verdict = flat_rss and flat_fds and peak < LIMIT_MB and code == 0
+    print(f"verdict: {'flat, under the limit' if verdict else 'NOT FLAT OR OVER THE LIMIT'}")
+    raise SystemExit(0 if verdict else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,225 @@
+"""The transactional outbox: queue a message with the decision that causes it, deliver later.
+
+`queue` adds a row inside the caller's transaction, so a message exists exactly when the
+verdict behind it was committed. `deliver_due` sends what is due, one row at a time:
+
+1. claim: a conditional UPDATE takes a lease on the row (no other worker, in this process or
+   another host, sends it while the lease holds) and commits;
+2. send, outside any transaction, through a `monitor.alerts.Notifier` (one attempt);
+3. record: the attempt (outcome, error, duration) and the row's new state commit together.
+   Sent: marked sent only now, after Slack acknowledged. Transient error: retried after the
+   server's Retry-After, else exponential backoff with jitter. Permanent error: marked failed,
+   never retried, and shown by `alerts list`.
+
+A process killed between 2 and 3 leaves the lease to expire; the row is then sent again: at
+least once, and at most one duplicate per crash. Rows of one alert go out in order (a
+"resolved" reply waits for its "firing" message, so it can be threaded under it).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import ColumnElement, Engine, exists, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
+from sqlmodel import col
+
+from monitor.alerts.message import AlertMessage, message_from_json, message_to_json
+from monitor.errors import NotificationError, PermanentNotificationError
+from monitor.store.db import session_scope
+from monitor.store.models import Alert, DeliveryAttempt, Notification, utcnow
+
+if TYPE_CHECKING:
+    from monitor.alerts import Delivery, Notifier
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+
+LEASE = timedelta(minutes=2)  # > the longest send (Slack client timeout 10 s, one text retry)
+FIRST_BACKOFF, MAX_BACKOFF = 10.0, 300.0  # seconds; doubling, with jitter
+MAX_RETRY_AFTER = 3600.0  # a server asking for more is not believed beyond an hour
+THREADED_KINDS = frozenset({"resolved", "outage_resolved"})
+
+
+def queue(s: Session, dedup_key: str, msg: AlertMessage, *, alert_id: int | None,
+          now: datetime) -> Notification | None:  # fmt: skip
+    """Add a message to the outbox in the caller's transaction; None if this key is queued."""
+    found = s.execute(select(col(Notification.id)).where(col(Notification.dedup_key) == dedup_key))
+    if found.first() is not None:
+        return None
+    row = Notification(dedup_key=dedup_key, alert_id=alert_id, kind=msg.kind, target=msg.target,
+                       payload=message_to_json(msg), created_at=now,
+                       next_attempt_at=now)  # fmt: skip
+    s.add(row)
+    s.flush()
+    return row
+
+
+def backoff(attempts: int, rng: random.Random | None = None) -> float:
+    """Seconds before retry number `attempts` (1 = the first retry): 10 s doubling up to 5 min,
+    each drawn between half and all of that, so workers that failed together spread out."""
+    ceiling = min(MAX_BACKOFF, FIRST_BACKOFF * 2.0 ** max(0, attempts - 1))
+    draw: float = (rng or random).random()
+    return ceiling * (0.5 + 0.5 * draw)
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    retrying: int = 0  # transient failures, to be retried
+    failed: int = 0  # permanent failures
+    errors: list[str] | None = None
+
+    def add_error(self, text: str) -> None:
+        self.errors = [*(self.errors or []), text]
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def deliver_due(
+    engine: Engine,
+    notifier: Notifier,
+    *,
+    clock: Clock = utcnow,
+    limit: int = 100,
+    owner: str | None = None,
+    deadline: float | None = None,
+) -> DeliveryReport:
+    """Send every due message once (at most `limit`, until `deadline` on time.monotonic())."""
+    report = DeliveryReport()
+    me = owner or worker_name()
+    tried: set[int] = set()
+    while len(tried) < limit and (deadline is None or time.monotonic() < deadline):
+        claimed = _claim(engine, clock(), me, tried)
+        if claimed is None:
+            break
+        row, thread_ts = claimed
+        assert row.id is not None
+        tried.add(row.id)
+        _send(engine, notifier, row, thread_ts, clock, me, report)
+    return report
+
+
+def _due(now: datetime) -> list[ColumnElement[bool]]:
+    earlier = aliased(Notification)
+    blocked = exists().where(  # an earlier message of the same alert is still to be sent
+        col(earlier.alert_id) == col(Notification.alert_id),
+        col(earlier.id) < col(Notification.id),
+        col(earlier.status) == "pending",
+    )
+    return [
+        col(Notification.status) == "pending",
+        col(Notification.next_attempt_at) <= now,
+        or_(col(Notification.lease_until).is_(None), col(Notification.lease_until) <= now),
+        or_(col(Notification.alert_id).is_(None), ~blocked),
+    ]
+
+
+def _claim(
+    engine: Engine, now: datetime, owner: str, skip: set[int]
+) -> tuple[Notification, str | None] | None:
+    """Lease the oldest due row not tried in this pass; (row, thread to reply in) or None."""
+    with session_scope(engine) as s:
+        query = select(col(Notification.id)).where(*_due(now)).order_by(col(Notification.id))
+        if skip:
+            query = query.where(col(Notification.id).not_in(skip))
+        for (candidate,) in s.execute(query.limit(20)).all():
+            taken = s.execute(
+                update(Notification)
+                .where(col(Notification.id) == candidate, *_due(now))
+                .values(lease_until=now + LEASE, lease_owner=owner)
+            )
+            if taken.rowcount == 1:  # type: ignore[attr-defined]
+                row = s.get(Notification, candidate)
+                assert row is not None
+                thread = None
+                if row.kind in THREADED_KINDS and row.alert_id is not None:
+                    alert = s.get(Alert, row.alert_id)
+                    thread = alert.thread_ts if alert is not None else None
+                return row, thread
+    return None
+
+
+def _send(engine: Engine, notifier: Notifier, row: Notification, thread_ts: str | None,
+          clock: Clock, owner: str, report: DeliveryReport) -> None:  # fmt: skip
+    started, t0 = clock(), time.perf_counter()
+    delivery: Delivery | None = None
+    error: NotificationError | None = None
+    try:
+        msg = message_from_json(row.payload)
+        delivery = notifier.send(msg, thread_ts=thread_ts if notifier.can_thread else None)
+    except NotificationError as exc:
+        error = exc
+    except (TypeError, ValueError) as exc:  # a payload this version cannot read: never retried
+        error = PermanentNotificationError(f"unreadable outbox payload: {exc}")
+    duration_ms = (time.perf_counter() - t0) * 1000
+    now = clock()
+    with session_scope(engine) as s:
+        stored = s.get(Notification, row.id)
+        assert stored is not None
+        attempt = DeliveryAttempt(notification_id=row.id, started_at=started,  # type: ignore[arg-type]
+                                  duration_ms=duration_ms, owner=owner,
+                                  outcome="sent")  # fmt: skip
+        stored.attempts += 1
+        stored.lease_until = stored.lease_owner = None
+        if delivery is not None:
+            stored.status, stored.sent_at, stored.last_error = "sent", now, None
+            stored.slack_ts, stored.slack_channel = delivery.ts, delivery.channel
+            stored.text_only = delivery.text_only
+            _remember_thread(s, stored, delivery)
+            report.sent += 1
+        elif isinstance(error, PermanentNotificationError):
+            stored.status, stored.last_error = "failed", str(error)[:500]
+            attempt.outcome, attempt.error = "permanent", str(error)[:500]
+            report.failed += 1
+            report.add_error(f"notification {row.id}: {error}")
+            log.error("alert notification %s failed for good: %s", row.id, error)
+        else:
+            assert error is not None
+            wait = getattr(error, "retry_after", None)
+            delay = min(MAX_RETRY_AFTER, wait) if wait is not None else backoff(stored.attempts)
+            stored.next_attempt_at = now + timedelta(seconds=max(delay, 1.0))
+            stored.last_error = str(error)[:500]
+            attempt.outcome, attempt.error, attempt.retry_after = (
+                "transient",
+                str(error)[:500],
+                wait,
+            )
+            report.retrying += 1
+            report.add_error(f"notification {row.id}: {error} (retry in {delay:.0f} s)")
+            log.warning(
+                "alert notification %s failed, retrying in %.0f s: %s", row.id, delay, error
+            )
+        s.add(attempt)
+
+
+def _remember_thread(s: Session, row: Notification, delivery: Delivery) -> None:
+    """The first delivered message of an alert starts its thread."""
+    if row.alert_id is None or delivery.ts is None:
+        return
+    s.execute(
+        update(Alert)
+        .where(col(Alert.id) == row.alert_id, col(Alert.thread_ts).is_(None))
+        .values(thread_ts=delivery.ts, thread_channel=delivery.channel)
+    )
+
+
+def outbox_depth(s: Session) -> dict[str, int]:
+    """Rows by status: pending (queued or retrying), failed (permanent), sent."""
+    rows = s.execute(
+        select(col(Notification.status), func.count()).group_by(col(Notification.status))
+    ).all()
+    return {str(status): int(n) for status, n in rows}
+
+
+__all__ = ["DeliveryReport", "backoff", "deliver_due", "outbox_depth", "queue"]

@@ -1,0 +1,268 @@
+"""`driftmon alerts`: alert states, silences, the outbox, and a test message to Slack."""
+
+from __future__ import annotations
+
+import getpass
+import time
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from monitor.cli.context import AppContext
+from monitor.cli.output import print_json, print_table, safe_text
+from monitor.durations import parse_duration
+from monitor.errors import UsageError
+
+if TYPE_CHECKING:
+    from monitor.alerts.slack import SlackNotifier
+
+DELIVERY_BUDGET = 30.0  # seconds `run` spends delivering before it leaves the rest to retries
+
+
+def notifier_for(app: AppContext) -> SlackNotifier | None:
+    """The configured Slack notifier, or None when `[alerts.slack]` is absent."""
+    slack = app.config.settings.alerts.slack
+    if slack is None:
+        return None
+    from monitor.alerts.slack import SlackNotifier
+
+    return SlackNotifier.from_settings(slack, base_dir=app.config.base_dir)
+
+
+def deliver_queued(app: AppContext) -> dict[str, Any] | None:
+    """Send what the outbox holds and is due; a summary, or None without a notifier."""
+    notifier = notifier_for(app)
+    if notifier is None:
+        return None
+    from monitor.alerts.outbox import deliver_due
+
+    report = deliver_due(app.engine(), notifier, deadline=time.monotonic() + DELIVERY_BUDGET)
+    return {"sent": report.sent, "retrying": report.retrying, "failed": report.failed,
+            "errors": report.errors or []}  # fmt: skip
+
+
+@click.group("alerts")
+def alerts_group() -> None:
+    """Alert states, silences, the delivery outbox, and a test message."""
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _since(text: str) -> datetime:
+    from monitor.store.models import utcnow
+
+    try:
+        return utcnow() - timedelta(seconds=parse_duration(text))
+    except ValueError as exc:
+        raise UsageError(f"--since: {exc}") from None
+
+
+@alerts_group.command("list")
+@click.option("--since", default="7d", show_default=True,
+              help="Also show alerts resolved within this long.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def list_command(app: AppContext, since: str, as_json: bool) -> None:
+    """Open alerts, recently resolved ones, silences and undelivered messages.
+
+    Messages Slack refused for good (bad token, unknown channel) are listed with the error;
+    they are not retried.
+    """
+    from sqlalchemy import or_, select
+    from sqlalchemy.orm import Session
+    from sqlmodel import col
+
+    from monitor.alerts.manager import active_silences, covered
+    from monitor.alerts.outbox import outbox_depth
+    from monitor.store.models import Alert, Notification, Silence, Target, utcnow
+
+    cutoff, now = _since(since), utcnow()
+    with Session(app.engine()) as s:
+        rows = s.execute(
+            select(Alert, col(Target.name))
+            .join(Target, col(Target.id) == col(Alert.target_id))
+            .where(or_(col(Alert.state) != "resolved", col(Alert.resolved_at) >= cutoff))
+            .order_by(col(Alert.id))
+        ).all()
+        silences = list(s.execute(
+            select(Silence).where(col(Silence.ended_at).is_(None), col(Silence.expires_at) > now)
+            .order_by(col(Silence.id))).scalars())  # fmt: skip
+        undelivered = list(s.execute(
+            select(Notification).where(col(Notification.status) != "sent")
+            .order_by(col(Notification.id))).scalars())  # fmt: skip
+        last_message = {
+            n.alert_id: n
+            for n in s.execute(
+                select(Notification)
+                .where(col(Notification.alert_id).in_([a.id for a, _ in rows]))
+                .order_by(col(Notification.id))
+            ).scalars()
+        }
+        alerts: list[dict[str, Any]] = []
+        for alert, target in rows:
+            message = last_message.get(alert.id)
+            silenced = alert.state != "resolved" and covered(
+                active_silences(s, target, now), alert.metrics
+            )
+            alerts.append({
+                "id": alert.id, "target": target, "probe_set": alert.probe_set,
+                "family": alert.family, "state": alert.state, "metrics": alert.metrics,
+                "opened_at": _iso(alert.opened_at), "fired_at": _iso(alert.fired_at),
+                "resolved_at": _iso(alert.resolved_at), "silenced": silenced,
+                "notified_at": _iso(alert.notified_at),
+                "delivery": None if message is None else {
+                    "kind": message.kind, "status": message.status,
+                    "attempts": message.attempts, "last_error": message.last_error},
+            })  # fmt: skip
+        depth = outbox_depth(s)
+
+    silence_json: list[dict[str, Any]] = [
+        {"id": si.id, "target": si.target, "metric": si.metric, "reason": si.reason,
+         "created_by": si.created_by, "expires_at": _iso(si.expires_at)}
+        for si in silences]  # fmt: skip
+    outbox_json: list[dict[str, Any]] = [
+        {"id": n.id, "kind": n.kind, "target": n.target, "status": n.status,
+         "attempts": n.attempts, "next_attempt_at": _iso(n.next_attempt_at),
+         "last_error": n.last_error} for n in undelivered]  # fmt: skip
+    if as_json:
+        print_json({"alerts": alerts, "silences": silence_json,
+                    "outbox": {"pending": depth.get("pending", 0),
+                               "failed": depth.get("failed", 0),
+                               "undelivered": outbox_json}})  # fmt: skip
+        return
+    if not alerts:
+        click.echo(f"no open alerts, none resolved in the last {since}")
+    else:
+        print_table("Alerts", ["id", "target / set", "kind", "state", "metrics", "since", "note"], [
+            [a["id"], safe_text(f"{a['target']} / {a['probe_set']}"),
+             "outage" if a["family"] == "operational" else "drift", a["state"],
+             safe_text(", ".join(a["metrics"])), (a["resolved_at"] or a["opened_at"])[:16],
+             "silenced" if a["silenced"] else ""]
+            for a in alerts])  # fmt: skip
+    if silence_json:
+        print_table("Silences", ["id", "target", "metric", "until", "reason"], [
+            [si["id"], safe_text(si["target"]), safe_text(si["metric"] or "all"),
+             (si["expires_at"] or "")[:16], safe_text(si["reason"], 60)]
+            for si in silence_json])  # fmt: skip
+    if outbox_json:
+        print_table("Undelivered messages", ["id", "kind", "target", "status", "tries", "error"], [
+            [n["id"], n["kind"], safe_text(n["target"]),
+             "FAILED" if n["status"] == "failed" else f"retry at {n['next_attempt_at'][11:19]}",
+             n["attempts"], safe_text(n["last_error"] or "", 80)]
+            for n in outbox_json])  # fmt: skip
+
+
+@alerts_group.command("silence")
+@click.argument("target")
+@click.option(
+    "--metric",
+    metavar="NAME",
+    help="Only this metric (e.g. pass_rate, format, error_rate); default: all.",
+)
+@click.option(
+    "--for", "duration", required=True, metavar="DURATION", help="How long, e.g. 30m, 2h, 1d."
+)
+@click.option("--reason", required=True, help="Why: shown in `alerts list`.")  # fmt: skip
+@click.pass_obj
+def silence_command(
+    app: AppContext, target: str, metric: str | None, duration: str, reason: str
+) -> None:
+    """Hold back notifications for TARGET (or one of its metrics) for a while.
+
+    Alerts keep their state while silenced; one still firing when the silence ends is
+    announced then.
+    """
+    from monitor.cli.drift import check_known
+    from monitor.store.db import session_scope
+    from monitor.store.models import Silence, utcnow
+
+    check_known(app, target, None)
+    try:
+        seconds = parse_duration(duration)
+    except ValueError as exc:
+        raise UsageError(f"--for: {exc}") from None
+    if seconds <= 0:
+        raise UsageError("--for must be longer than 0")
+    if not reason.strip():
+        raise UsageError("--reason must say why")
+    now = utcnow()
+    with session_scope(app.engine()) as s:
+        silence = Silence(target=target, metric=metric, reason=reason.strip()[:500],
+                          created_by=_who(), created_at=now,
+                          expires_at=now + timedelta(seconds=seconds))  # fmt: skip
+        s.add(silence)
+        s.flush()
+        silence_id, until = silence.id, silence.expires_at
+    what = f"{target} ({metric})" if metric else f"{target} (all metrics)"
+    click.echo(f"silence {silence_id}: {what} until {until:%Y-%m-%d %H:%M:%S} UTC")
+
+
+def _who() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry, e.g. a DynamicUser service
+        return ""
+
+
+@alerts_group.command("unsilence")
+@click.argument("silence", metavar="ID|TARGET")
+@click.pass_obj
+def unsilence_command(app: AppContext, silence: str) -> None:
+    """End a silence now, by its id, or every silence of a target."""
+    from sqlalchemy import update
+    from sqlmodel import col
+
+    from monitor.store.db import session_scope
+    from monitor.store.models import Silence, utcnow
+
+    now = utcnow()
+    which = (col(Silence.id) == int(silence)) if silence.isdigit() else (
+        col(Silence.target) == silence)  # fmt: skip
+    with session_scope(app.engine()) as s:
+        ended = s.execute(
+            update(Silence)
+            .where(which, col(Silence.ended_at).is_(None), col(Silence.expires_at) > now)
+            .values(ended_at=now)
+        ).rowcount  # type: ignore[attr-defined]
+    if not ended:
+        raise UsageError(f"no active silence {silence!r}: see `driftmon alerts list`")
+    click.echo(f"ended {ended} silence{'s' if ended != 1 else ''}")
+
+
+@alerts_group.command("test")
+@click.pass_obj
+def test_command(app: AppContext) -> None:
+    """Send a sample message to the configured Slack channel now and report the result."""
+    from monitor.alerts.message import AlertMessage
+    from monitor.errors import NotificationError
+
+    notifier = notifier_for(app)
+    if notifier is None:
+        raise UsageError("no [alerts.slack] in the config: nowhere to send a test message")
+    target = app.config.settings.targets[0].name if app.config.settings.targets else "driftmon"
+    try:
+        delivery = notifier.send(AlertMessage(kind="test", target=target))
+    except NotificationError as exc:
+        click.echo(f"driftmon: error: the test message was not delivered: {exc}", err=True)
+        raise SystemExit(1) from None
+    where = f"channel {delivery.channel}" if delivery.channel else "the webhook"
+    note = " (as text only: Slack refused the blocks)" if delivery.text_only else ""
+    click.echo(f"sent to {where}{note}")
+
+
+@alerts_group.command("deliver")
+@click.pass_obj
+def deliver_command(app: AppContext) -> None:
+    """Send queued alert messages that are due now (the daemon does this on its own)."""
+    summary = deliver_queued(app)
+    if summary is None:
+        raise UsageError("no [alerts.slack] in the config: nowhere to deliver to")
+    click.echo(f"{summary['sent']} sent, {summary['retrying']} to retry, "
+               f"{summary['failed']} failed")  # fmt: skip
+    for error in summary["errors"]:
+        click.echo(f"driftmon: warning: {error}", err=True)
+    if summary["failed"]:
+        raise SystemExit(1)

@@ -1,0 +1,52 @@
+"""`driftmon serve`: the scheduling daemon (see monitor.daemon.service)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import click
+
+from monitor.cli.context import AppContext
+from monitor.errors import StorageError
+
+
+@click.command("serve")
+@click.option("--migrate", is_flag=True, help="Apply pending database migrations at start.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
+              default="info", show_default=True)  # fmt: skip
+@click.pass_obj
+def serve_command(app: AppContext, migrate: bool, log_level: str) -> None:
+    """Run every target on its schedule, evaluate drift, deliver alerts; serve /healthz and
+    /metrics on server.listen. SIGTERM or SIGINT: drain and exit 0. SIGHUP: reload the config
+    and probes (an invalid reload is refused and the old config kept).
+
+    Logs go to stderr: JSON lines, or readable lines on a terminal.
+    """
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from monitor.daemon.logs import setup_logging
+    from monitor.daemon.service import Daemon
+    from monitor.store.db import make_engine
+    from monitor.store.migrate import ensure_schema, upgrade
+
+    setup_logging(getattr(logging, log_level.upper()))
+    config = app.config
+    engine = make_engine(app.db_url or config.storage_url())
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise StorageError(f"the database does not answer: {detail}") from None
+    if migrate:
+        upgrade(engine)
+    else:
+        ensure_schema(engine)  # empty: initialised; behind or newer: a clear error
+    daemon = Daemon(config, engine)
+    try:
+        code = asyncio.run(daemon.serve())
+    finally:
+        engine.dispose()
+    raise SystemExit(code)

@@ -1,0 +1,69 @@
+"""`/healthz` and `/metrics` on `server.listen`, served from a thread beside the event loop.
+
+The WSGI server is prometheus-client's own (a threading wsgiref server), so a slow scrape or
+health check never blocks the scheduler, and the scheduler never blocks them. `/healthz` calls
+`check()`, which the daemon provides: it may read the database (with a short timeout).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
+
+log = logging.getLogger(__name__)
+HealthCheck = Callable[[], tuple[bool, dict[str, Any]]]  # (healthy, details)
+StartResponse = Callable[..., Any]
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes every 15 s would flood the journal; errors still surface via the app."""
+
+
+class HealthServer:
+    def __init__(self, listen: str, registry: CollectorRegistry, check: HealthCheck) -> None:
+        host, _, port = listen.rpartition(":")
+        self._metrics_app = make_wsgi_app(registry)
+        self._check = check
+        self._server = make_server(host.strip("[]"), int(port), self._app, ThreadingWSGIServer,
+                                   handler_class=_QuietHandler)  # fmt: skip
+        self._thread = threading.Thread(target=self._server.serve_forever, name="health",
+                                        daemon=True)  # fmt: skip
+
+    @property
+    def address(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"{host!s}:{port}" if isinstance(host, str) else f"{host.decode()}:{port}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+
+    def _app(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/metrics":
+            return self._metrics_app(environ, start_response)  # type: ignore[no-any-return]
+        if path != "/healthz":
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found: try /healthz or /metrics\n"]
+        try:
+            healthy, details = self._check()
+        except Exception as exc:  # the check itself failed: that is unhealthy, not a crash
+            log.exception("health check failed")
+            healthy, details = False, {"reasons": [f"health check failed: {type(exc).__name__}"]}
+        body = json.dumps({"status": "ok" if healthy else "unhealthy", **details}).encode()
+        start_response("200 OK" if healthy else "503 Service Unavailable",
+                       [("Content-Type", "application/json"),
+                        ("Content-Length", str(len(body)))])  # fmt: skip
+        return [body]

@@ -1,0 +1,514 @@
+"""`driftmon serve`: the scheduled replay service.
+
+One asyncio loop holds an APScheduler 3 `AsyncIOScheduler` (in-memory jobs, rebuilt from the
+config at start and on SIGHUP; our `run` table is the history). Each (target, probe set) is a
+job on its cadence; each firing claims its slot in the database (`Run.slot` is unique), runs,
+evaluates drift and alerts, and delivers the outbox. Periodic jobs deliver the outbox (retries),
+refresh the heartbeat, prune old results and checkpoint SQLite's WAL.
+
+Discipline, after healthchecks' sendalerts: signal handlers only set flags; each job catches
+and logs its own errors, so one bad run cannot stop the scheduler; every blocking database
+call runs in a worker thread, never on the loop.
+
+Stopping (SIGTERM, SIGINT): no new runs start; runs in flight get `server.drain` to finish;
+what is left is cancelled and its run marked interrupted (results already stored are kept;
+nothing is sent twice); the outbox gets one last delivery; exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import Engine, delete, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from monitor import __version__
+from monitor.alerts.manager import AlertPolicy, evaluate_with_alerts
+from monitor.alerts.message import AlertMessage
+from monitor.alerts.outbox import deliver_due, outbox_depth, queue
+from monitor.config import LoadedConfig, load_config
+from monitor.daemon.budget import over_budget
+from monitor.daemon.health import HealthServer
+from monitor.daemon.metrics import DaemonMetrics
+from monitor.daemon.schedule import Cadence, cadence, slot_key
+from monitor.durations import parse_duration
+from monitor.errors import ConfigError, DriftmonError
+from monitor.probes.loader import load_probe_sets
+from monitor.replay import Job, make_client, runner_for, select_jobs
+from monitor.runner import Runner, RunOutcome, owner_id, owner_is_dead
+from monitor.store.db import session_scope
+from monitor.store.models import (
+    Baseline,
+    DaemonInstance,
+    DeliveryAttempt,
+    Notification,
+    Result,
+    Run,
+    utcnow,
+)
+from monitor.store.writes import ensure_target
+
+if TYPE_CHECKING:
+    from monitor.alerts import Notifier
+
+log = logging.getLogger("driftmon.daemon")
+
+OUTBOX_EVERY = 20.0  # seconds between outbox passes (retries of failed deliveries)
+HEARTBEAT_EVERY = 10.0
+CHECKPOINT_EVERY = 600.0
+PRUNE_EVERY = 3600.0
+DELIVERY_BUDGET = 30.0  # seconds one outbox pass may take
+FINAL_DELIVERY = 10.0  # seconds for the last pass at shutdown
+PERIODIC = "periodic:"
+
+
+@dataclass(frozen=True)
+class ScheduledJob:
+    key: str  # "target/set"
+    job: Job
+    cadence: Cadence
+
+
+def build_schedule(config: LoadedConfig, jobs: list[Job]) -> dict[str, ScheduledJob]:
+    """Every (target, set) with its cadence; a bad cadence is a ConfigError naming the key."""
+    index = {t.name: i for i, t in enumerate(config.settings.targets)}
+    out: dict[str, ScheduledJob] = {}
+    for job in jobs:
+        key = f"{job.target.name}/{job.probe_set.name}"
+        where = f"targets[{index.get(job.target.name, 0)}]"
+        out[key] = ScheduledJob(key, job, cadence(job.target, key=where))
+    return out
+
+
+def _notifier(config: LoadedConfig) -> Notifier | None:
+    slack = config.settings.alerts.slack
+    if slack is None:
+        return None
+    from monitor.alerts.slack import SlackNotifier
+
+    return SlackNotifier.from_settings(slack, base_dir=config.base_dir)
+
+
+class Daemon:
+    def __init__(self, config: LoadedConfig, engine: Engine, *, db_override: str | None = None,
+                 clock: Callable[[], datetime] = utcnow) -> None:  # fmt: skip
+        self.engine, self.db_override, self.clock = engine, db_override, clock
+        self.metrics = DaemonMetrics()
+        self.started_at = clock()
+        self.owner = f"{owner_id()}:{int(time.time())}"
+        self._stop = asyncio.Event()
+        self._reload_requested = False
+        self._stopping = False
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._retired_clients: list[httpx.AsyncClient] = []
+        self._scheduler: AsyncIOScheduler | None = None
+        self._health: HealthServer | None = None
+        self._apply(config, *self._prepare(config))
+
+    # --- configuration --------------------------------------------------------------------
+    def _prepare(
+        self, config: LoadedConfig
+    ) -> tuple[dict[str, ScheduledJob], Runner, AlertPolicy, Notifier | None]:
+        """Everything a config needs, built before anything is swapped: a reload that fails
+        here leaves the running config untouched."""
+        sets = load_probe_sets(config.probe_paths)
+        schedule = build_schedule(config, select_jobs(config, sets))
+        for scheduled in schedule.values():
+            if scheduled.job.target.api_key is not None:
+                scheduled.job.target.api_key.resolve()  # a missing secret fails now, not later
+        return (schedule, runner_for(config, self.engine),
+                AlertPolicy.from_settings(config.settings.alerts), _notifier(config))  # fmt: skip
+
+    def _apply(self, config: LoadedConfig, schedule: dict[str, ScheduledJob], runner: Runner,
+               policy: AlertPolicy, notifier: Notifier | None) -> None:  # fmt: skip
+        self.config, self.schedule, self.runner = config, schedule, runner
+        self.policy, self.notifier = policy, notifier
+        self.drain = parse_duration(config.settings.server.drain)
+        old, self._clients = self._clients, {}
+        for scheduled in schedule.values():
+            target = scheduled.job.target
+            if target.name not in self._clients:
+                self._clients[target.name] = make_client(target)
+        self._retired_clients += old.values()  # runs in flight may still use them
+
+    # --- lifecycle ------------------------------------------------------------------------
+    async def serve(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self._request_reload)
+        listen = self.config.settings.server.listen
+        try:
+            self._health = HealthServer(listen, self.metrics.registry, self.health)
+        except OSError as exc:  # e.g. the port is taken by another daemon
+            where = str(self.config.path) if self.config.path else None
+            raise ConfigError(f"cannot listen on {listen}: {exc.strerror or exc}", file=where,
+                              key="server.listen") from None  # fmt: skip
+        self._health.start()
+        await asyncio.to_thread(self._register)
+        scheduler = self._scheduler = AsyncIOScheduler(timezone=UTC)
+        scheduler.start()
+        self.metrics.scheduler_up.set(1)
+        self._schedule_runs(catch_up=True)
+        self._schedule_periodic()
+        log.info("driftmon serve started", extra={
+            "event": "started", "version": __version__, "listen": self._health.address,
+            "jobs": len(self.schedule), "drain_s": self.drain})  # fmt: skip
+        try:
+            while not self._stop.is_set():
+                await self._stop_or_reload()
+        finally:
+            await self._shutdown()
+        return 0
+
+    async def _stop_or_reload(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=1.0)
+        if self._reload_requested and not self._stop.is_set():
+            self._reload_requested = False
+            await self._reload()
+
+    def _request_reload(self) -> None:
+        self._reload_requested = True
+
+    async def _reload(self) -> None:
+        try:
+            config = await asyncio.to_thread(load_config, str(self.config.path))
+            prepared = await asyncio.to_thread(self._prepare, config)
+        except (DriftmonError, OSError) as exc:
+            self.metrics.reloads.labels("refused").inc()
+            log.error("reload refused, keeping the running config: %s", exc,
+                      extra={"event": "reload_refused"})  # fmt: skip
+            return
+        self._apply(config, *prepared)
+        self._schedule_runs(catch_up=True)
+        self.metrics.reloads.labels("applied").inc()
+        log.info("config reloaded", extra={"event": "reloaded", "jobs": len(self.schedule)})
+
+    async def _shutdown(self) -> None:
+        self._stopping = True
+        log.info("stopping: %d run(s) in flight, drain %.0f s", len(self._inflight), self.drain,
+                 extra={"event": "stopping"})  # fmt: skip
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)  # in-flight runs are shielded from this
+        self.metrics.scheduler_up.set(0)
+        if self._inflight:
+            _done, pending = await asyncio.wait(set(self._inflight), timeout=self.drain)
+            for task in pending:
+                task.cancel()  # the runner marks its run interrupted
+            if pending:
+                await asyncio.wait(pending, timeout=10)
+                log.warning("%d run(s) did not finish within the drain time: interrupted",
+                            len(pending), extra={"event": "interrupted"})  # fmt: skip
+        await self._deliver(budget=FINAL_DELIVERY)
+        for client in [*self._clients.values(), *self._retired_clients]:
+            await client.aclose()
+        await asyncio.to_thread(self._unregister)
+        if self._health is not None:
+            self._health.stop()
+        log.info("driftmon serve stopped", extra={"event": "stopped"})
+
+    # --- scheduling -----------------------------------------------------------------------
+    def _schedule_runs(self, *, catch_up: bool) -> None:
+        scheduler = self._scheduler
+        assert scheduler is not None
+        for job in scheduler.get_jobs():
+            if not job.id.startswith(PERIODIC):
+                job.remove()
+        now = self.clock()
+        for key, scheduled in self.schedule.items():
+            # A slot whose run has not happened (a new job, or the daemon was down) runs once
+            # now: one catch-up, not one per missed slot.
+            start = scheduled.cadence.slot_start(now)
+            due = catch_up and start is not None and not self._slot_taken(scheduled, start)
+            period = scheduled.cadence.period.total_seconds()
+            scheduler.add_job(
+                self._fire, scheduled.cadence.scheduled_trigger(), args=[key], id=key,
+                coalesce=True, max_instances=1,
+                # Late by less than a period (a busy loop, a suspended VM): still run it, as
+                # the slot it belongs to. Later than that, the next slot is due anyway.
+                misfire_grace_time=max(1, int(period)),
+                **({"next_run_time": datetime.now(UTC)} if due else {}),
+            )  # fmt: skip
+
+    def _slot_taken(self, scheduled: ScheduledJob, start: datetime) -> bool:
+        """Whether this slot has its run; a run whose process died does not count (the
+        runner resumes it: only its missing samples are sent)."""
+        key = slot_key(scheduled.job.target.name, scheduled.job.probe_set.name, start)
+        with Session(self.engine) as s:
+            run = s.execute(select(Run).where(col(Run.slot) == key)).scalars().first()
+        if run is None:
+            return False
+        return run.status != "running" or not owner_is_dead(
+            run.owner, self.clock() - run.heartbeat_at
+        )
+
+    def _schedule_periodic(self) -> None:
+        scheduler = self._scheduler
+        assert scheduler is not None
+        jobs: list[tuple[str, Callable[[], Any], float]] = [
+            ("outbox", self._deliver, OUTBOX_EVERY),
+            ("heartbeat", self._heartbeat, HEARTBEAT_EVERY),
+            ("prune", self._prune, PRUNE_EVERY),
+        ]
+        if self.engine.dialect.name == "sqlite":
+            jobs.append(("checkpoint", self._checkpoint, CHECKPOINT_EVERY))
+        for name, fn, every in jobs:
+            scheduler.add_job(self._guarded(name, fn), "interval", seconds=every,
+                              id=PERIODIC + name, coalesce=True, max_instances=1,
+                              misfire_grace_time=int(every))  # fmt: skip
+
+    def _guarded(self, name: str, fn: Callable[[], Any]) -> Callable[[], Any]:
+        async def job() -> None:
+            try:
+                await fn()
+            except Exception:
+                self.metrics.job_errors.labels(name).inc()
+                log.exception("periodic job %s failed", name, extra={"event": "job_error"})
+
+        return job
+
+    # --- one scheduled run ----------------------------------------------------------------
+    async def _fire(self, key: str) -> None:
+        if self._stopping:
+            return
+        task = asyncio.create_task(self._run_slot(key), name=f"run {key}")
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+        await asyncio.shield(task)  # the scheduler's shutdown cancels us, not the run
+
+    async def _run_slot(self, key: str) -> None:
+        try:
+            await self._run_slot_unguarded(key)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.metrics.job_errors.labels("run").inc()
+            log.exception("scheduled run of %s failed", key,
+                          extra={"event": "run_error", "job": key})  # fmt: skip
+
+    async def _run_slot_unguarded(self, key: str) -> None:
+        scheduled = self.schedule.get(key)
+        if scheduled is None:  # removed by a reload while this firing waited
+            return
+        target, probe_set = scheduled.job.target, scheduled.job.probe_set
+        start = scheduled.cadence.slot_start(self.clock())
+        if start is None:
+            return
+        slot = slot_key(target.name, probe_set.name, start)
+        labels = (target.name, probe_set.name)
+        if await asyncio.to_thread(self._slot_taken, scheduled, start):
+            self.metrics.skipped.labels(*labels, "slot_taken").inc()
+            return
+        reason = await asyncio.to_thread(over_budget, self.engine, target, probe_set, self.clock())
+        if reason is not None:
+            await asyncio.to_thread(self._skip_for_budget, scheduled, slot, reason)
+            return
+        t0 = time.monotonic()
+        try:
+            outcome = await self.runner.run(target, probe_set, client=self._clients[target.name],
+                                            trigger="schedule", slot=slot)  # fmt: skip
+        except IntegrityError:
+            if not await asyncio.to_thread(self._slot_taken, scheduled, start):
+                raise
+            self.metrics.skipped.labels(*labels, "slot_taken").inc()  # another daemon was first
+            return
+        record = None
+        if outcome.status == "complete":
+            record = await asyncio.to_thread(evaluate_with_alerts, self.engine, outcome.id,
+                                             self.config.settings.drift, self.policy)  # fmt: skip
+        await asyncio.to_thread(self._observe, outcome, record)
+        fields = {
+            "event": "run", "run_id": outcome.id, "target": target.name,
+            "probe_set": probe_set.name, "slot": slot, "status": outcome.status,
+            "results": outcome.results, "passed": outcome.passed, "failed": outcome.failed,
+            "errors": outcome.errors, "error_classes": outcome.error_classes,
+            "model": outcome.model, "seconds": round(time.monotonic() - t0, 2),
+            "drift": None if record is None else record.status,
+            "drifted": [] if record is None else [v.metric for v in record.drifted],
+        }  # fmt: skip
+        log.info("run %s %s/%s: %s", outcome.id, target.name, probe_set.name, outcome.status,
+                 extra=fields)  # fmt: skip
+        await self._deliver()
+
+    def _observe(self, outcome: RunOutcome, record: Any) -> None:
+        labels = (outcome.target, outcome.probe_set)
+        self.metrics.runs.labels(*labels, outcome.status).inc()
+        self.metrics.last_run.labels(*labels).set(time.time())
+        if outcome.pass_rate is not None and outcome.status == "complete":
+            self.metrics.pass_rate.labels(*labels).set(outcome.pass_rate)
+        if record is not None and record.evaluation_id is not None:
+            self.metrics.drifted.labels(*labels).set(1 if record.drifted else 0)
+            if record.identity_change is not None:
+                self.metrics.identity_changes.labels(outcome.target).inc()
+        with Session(self.engine) as s:
+            rows = s.execute(
+                select(col(Result.verdict), col(Result.error_class), col(Result.latency_ms)).where(
+                    col(Result.run_id) == outcome.id
+                )
+            ).all()
+        for verdict, error_class, latency_ms in rows:
+            self.metrics.results.labels(outcome.target, verdict, error_class or "").inc()
+            if latency_ms is not None:
+                self.metrics.latency.labels(outcome.target).observe(latency_ms / 1000)
+
+    def _skip_for_budget(self, scheduled: ScheduledJob, slot: str, reason: str) -> None:
+        target, probe_set = scheduled.job.target, scheduled.job.probe_set
+        self.metrics.skipped.labels(target.name, probe_set.name, "budget").inc()
+        log.warning("run of %s skipped: %s", scheduled.key, reason,
+                    extra={"event": "run_skipped", "job": scheduled.key})  # fmt: skip
+        target_id = ensure_target(self.engine, name=target.name, kind=target.kind,
+                                  model=target.model, base_url=target.base_url)  # fmt: skip
+        now = self.clock()
+        try:
+            with session_scope(self.engine) as s:
+                s.add(Run(target_id=target_id, probe_set=probe_set.name, status="skipped",
+                          trigger="schedule", slot=slot, planned=0, owner=owner_id(),
+                          started_at=now, finished_at=now, heartbeat_at=now,
+                          note=reason[:1000]))  # fmt: skip
+                if self.policy.notify:  # once per target and day, however many runs it skips
+                    msg = AlertMessage(kind="budget", target=target.name,
+                                       probe_set=probe_set.name, note=reason)  # fmt: skip
+                    queue(s, f"budget:{target.name}:{now:%Y-%m-%d}", msg, alert_id=None, now=now)
+        except IntegrityError:
+            pass  # another daemon recorded this slot first
+
+    # --- periodic jobs --------------------------------------------------------------------
+    async def _deliver(self, budget: float = DELIVERY_BUDGET) -> None:
+        if self.notifier is None:
+            return
+        notifier = self.notifier
+        report = await asyncio.to_thread(deliver_due, self.engine, notifier, owner=self.owner,
+                                         deadline=time.monotonic() + budget)  # fmt: skip
+        for outcome, n in (("sent", report.sent), ("transient", report.retrying),
+                           ("permanent", report.failed)):  # fmt: skip
+            if n:
+                self.metrics.deliveries.labels(outcome).inc(n)
+        with Session(self.engine) as s:
+            depth = outbox_depth(s)
+        for status in ("pending", "failed"):
+            self.metrics.outbox.labels(status).set(depth.get(status, 0))
+
+    async def _heartbeat(self) -> None:
+        await asyncio.to_thread(self._beat)
+
+    def _beat(self) -> None:
+        now = self.clock()
+        with session_scope(self.engine) as s:
+            s.execute(update(DaemonInstance).where(col(DaemonInstance.owner) == self.owner)
+                      .values(heartbeat_at=now, jobs=len(self.schedule)))  # fmt: skip
+            # Runs in flight stay visibly alive to other hosts (see runner.STALE_OWNER).
+            s.execute(update(Run).where(col(Run.owner) == owner_id(),
+                                        col(Run.status) == "running")
+                      .values(heartbeat_at=now))  # fmt: skip
+
+    async def _prune(self) -> None:
+        retention = self.config.settings.storage.retention
+        if retention is not None:
+            await asyncio.to_thread(prune, self.engine, self.clock(), parse_duration(retention))
+
+    async def _checkpoint(self) -> None:
+        def checkpoint() -> None:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+        await asyncio.to_thread(checkpoint)
+
+    def _register(self) -> None:
+        now = self.clock()
+        with session_scope(self.engine) as s:
+            listen = self._health.address if self._health is not None else None
+            s.add(DaemonInstance(owner=self.owner, host=socket.gethostname(), pid=os.getpid(),
+                                 version=__version__, listen=listen, started_at=now,
+                                 heartbeat_at=now, jobs=len(self.schedule)))  # fmt: skip
+
+    def _unregister(self) -> None:
+        with session_scope(self.engine) as s:
+            s.execute(update(DaemonInstance).where(col(DaemonInstance.owner) == self.owner)
+                      .values(stopped_at=self.clock()))  # fmt: skip
+
+    # --- health ---------------------------------------------------------------------------
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Healthy when the scheduler runs, the database answers, and no job is overdue."""
+        reasons: list[str] = []
+        scheduler = self._scheduler
+        if scheduler is None or not scheduler.running or self._stopping:
+            reasons.append("scheduler not running")
+        now = self.clock()
+        last: dict[tuple[str, str], datetime] = {}
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            last = last_runs(self.engine)
+        except Exception as exc:  # any database failure is the answer, not a crash
+            reasons.append(f"database unavailable: {type(exc).__name__}")
+        jobs = {}
+        for key, scheduled in list(self.schedule.items()):
+            target, probe_set = scheduled.job.target.name, scheduled.job.probe_set.name
+            seen = max(last.get((target, probe_set), self.started_at), self.started_at)
+            allowed = overdue_after(scheduled.cadence)
+            late = now - seen > allowed
+            when = last.get((target, probe_set))
+            jobs[key] = {"last_run_at": when and when.isoformat(), "overdue": late}
+            if late:
+                quiet = int((now - seen).total_seconds())
+                reasons.append(f"{key}: no run for {quiet} s ({scheduled.cadence.describe})")
+        return not reasons, {"reasons": reasons, "jobs": jobs}
+
+
+def overdue_after(c: Cadence) -> timedelta:
+    """How long without a run before a job counts as overdue: its period, its jitter, and as
+    much again (a run takes time; one slow run is not an outage of the daemon)."""
+    return 2 * c.period + timedelta(seconds=c.jitter + 60)
+
+
+def last_runs(engine: Engine) -> dict[tuple[str, str], datetime]:
+    from sqlalchemy import func
+
+    from monitor.store.models import Target
+
+    with Session(engine) as s:
+        rows = s.execute(
+            select(col(Target.name), col(Run.probe_set), func.max(col(Run.started_at)))
+            .join(Target, col(Target.id) == col(Run.target_id))
+            .group_by(col(Target.name), col(Run.probe_set))
+        ).all()
+    return {(t, p): when for t, p, when in rows}
+
+
+def prune(engine: Engine, now: datetime, retention_s: float) -> int:
+    """Delete results, sent messages and delivery attempts older than the retention; results
+    of runs in an active baseline are kept (the baseline is still compared against)."""
+    cutoff = now - timedelta(seconds=retention_s)
+    with Session(engine) as s:
+        keep: set[int] = set()
+        for run_ids in s.execute(select(col(Baseline.run_ids)).where(col(Baseline.active))):
+            keep.update(run_ids[0])
+    with session_scope(engine) as s:
+        query = delete(Result).where(col(Result.created_at) < cutoff)
+        if keep:
+            query = query.where(col(Result.run_id).not_in(keep))
+        deleted = int(s.execute(query).rowcount)  # type: ignore[attr-defined]
+        old = select(col(Notification.id)).where(col(Notification.status) == "sent",
+                                                 col(Notification.created_at) < cutoff)  # fmt: skip
+        s.execute(delete(DeliveryAttempt).where(col(DeliveryAttempt.notification_id).in_(old)))
+        s.execute(delete(Notification).where(col(Notification.id).in_(old)))
+    if deleted:
+        log.info("pruned %d results older than %s", deleted, cutoff.isoformat(),
+                 extra={"event": "pruned", "results": deleted})  # fmt: skip
+    return deleted
