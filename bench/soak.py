@@ -46,7 +46,8 @@ def write_project(folder: Path, base_url: str, targets: int) -> Path:
               '[server]\nlisten = "127.0.0.1:0"\n']  # fmt: skip
     for i in range(targets):
         config.append(f'[[targets]]\nname = "sim-{i}"\nkind = "openai"\nmodel = "gpt-4o"\n'
-                      f'base_url = "{base_url}/v1"\napi_key = {{ env = "SOAK_KEY" }}\n')  # fmt: skip
+                      f'base_url = "{base_url}/v1"\n'
+                      'api_key = { env = "SOAK_KEY" }\n')  # fmt: skip
     path = folder / "driftmon.toml"
     path.write_text("".join(config), encoding="utf-8")
     return path
