@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from replay import start_simulator  # noqa: E402  (bench/replay.py, beside this file)
 
-PROBES = "set: soak\ndefaults:\n  expect: [{ regex: \"\\\\w\" }]\nprobes:\n" + "".join(
+PROBES = 'set: soak\ndefaults:\n  expect: [{ regex: "\\\\w" }]\nprobes:\n' + "".join(
     f'  - {{ id: p{i:02d}, prompt: "Name a colour, case {i}." }}\n' for i in range(12)
 )
 LIMIT_MB = 150.0
@@ -119,10 +119,14 @@ def main() -> None:
     flat_fds = fd_last - fd_warm <= 5
     errors = sum(1 for line in (folder / "serve.log").read_text().splitlines()
                  if json.loads(line).get("level") == "error")  # fmt: skip
-    print(f"runs: {samples[-1][1]} complete in {samples[-1][0] / 60:.1f} min; "
-          f"daemon exit code {code} after SIGTERM; {errors} error log lines")
-    print(f"RSS: {rss_warm:.1f} MB after warm-up -> {rss_last:.1f} MB at the end "
-          f"({growth:+.1f} MB), peak {peak:.1f} MB (limit {LIMIT_MB:g})")
+    print(
+        f"runs: {samples[-1][1]} complete in {samples[-1][0] / 60:.1f} min; "
+        f"daemon exit code {code} after SIGTERM; {errors} error log lines"
+    )
+    print(
+        f"RSS: {rss_warm:.1f} MB after warm-up -> {rss_last:.1f} MB at the end "
+        f"({growth:+.1f} MB), peak {peak:.1f} MB (limit {LIMIT_MB:g})"
+    )
     print(f"file descriptors: {fd_warm:g} -> {fd_last:g}")
     verdict = flat_rss and flat_fds and peak < LIMIT_MB and code == 0
     print(f"verdict: {'flat, under the limit' if verdict else 'NOT FLAT OR OVER THE LIMIT'}")

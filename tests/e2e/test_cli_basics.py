@@ -134,9 +134,7 @@ def test_help_lists_every_shipped_command_and_each_one_has_help(tmp_path: Path) 
             assert help_commands(done.stdout) >= subcommands, (command, done.stdout)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="SPEC.md commands still to be written (report)"
-)
+@pytest.mark.xfail(strict=True, reason="SPEC.md commands still to be written (report)")
 def test_help_lists_every_spec_command(tmp_path: Path) -> None:
     # Strict: once every command exists this passes, and the marker must go.
     top = help_commands(ok(driftmon("--help", cwd=tmp_path)).stdout)
