@@ -6,6 +6,10 @@ stored, evaluated for drift with the real statistics, and checked for alerts). E
 seconds it reads the daemon's resident memory (VmRSS in /proc/PID/status) and its open file
 descriptors (/proc/PID/fd), and counts the runs in the database. Linux only.
 
+The daemon runs each drift evaluation in a short-lived child process (see
+monitor/daemon/stats_worker.py); their combined RSS is polled every 0.2 s and its peak reported
+beside the daemon's own.
+
 Verdict: flat when the median RSS of the last quarter of samples is within 10% (and 10 MB) of
 the median of the second quarter (the first quarter is warm-up: imports, caches, the first
 evaluations), the descriptor count does the same within 5, and the peak RSS is under 150 MB.
@@ -64,6 +68,21 @@ def fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def children_rss_mb(pid: int) -> float:
+    """Total RSS of the daemon's child processes (its short-lived statistics workers)."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                total += rss_mb(int(entry))
+        except (OSError, ValueError, RuntimeError):
+            continue  # it exited while we looked
+    return total
+
+
 def runs_done(db: Path) -> int:
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
@@ -89,13 +108,18 @@ def main() -> None:
         env={**os.environ, "SOAK_KEY": "not-a-secret"}, stdout=subprocess.DEVNULL, stderr=log,
     )  # fmt: skip
     samples: list[tuple[float, int, float, int]] = []  # (seconds, runs, rss MB, fds)
+    peak_children = 0.0  # statistics workers live about a second: polled every 0.2 s
     print(f"soak: {args.targets} targets x 12 probes every 1 s for {args.minutes:g} min "
           f"(daemon pid {daemon.pid}, folder {folder})")  # fmt: skip
-    print(f"{'minute':>7} {'runs':>7} {'runs/s':>7} {'RSS MB':>7} {'fds':>5}")
+    print(f"{'minute':>7} {'runs':>7} {'runs/s':>7} {'RSS MB':>7} {'fds':>5} {'workers MB':>10}")
     t0 = time.monotonic()
     try:
         while (elapsed := time.monotonic() - t0) < args.minutes * 60:
-            time.sleep(args.sample)
+            window_peak, until = 0.0, time.monotonic() + args.sample
+            while time.monotonic() < until:
+                window_peak = max(window_peak, children_rss_mb(daemon.pid))
+                time.sleep(0.2)
+            peak_children = max(peak_children, window_peak)
             if daemon.poll() is not None:
                 raise SystemExit(f"the daemon exited with {daemon.returncode}; see {log.name}")
             elapsed = time.monotonic() - t0
@@ -103,7 +127,7 @@ def main() -> None:
             samples.append((elapsed, done, rss_mb(daemon.pid), fds(daemon.pid)))
             rate = done / elapsed
             print(f"{elapsed / 60:7.1f} {done:7d} {rate:7.1f} {samples[-1][2]:7.1f} "
-                  f"{samples[-1][3]:5d}", flush=True)  # fmt: skip
+                  f"{samples[-1][3]:5d} {window_peak:10.1f}", flush=True)  # fmt: skip
     finally:
         daemon.send_signal(signal.SIGTERM)
         code = daemon.wait(60)
@@ -128,6 +152,10 @@ def main() -> None:
         f"({growth:+.1f} MB), peak {peak:.1f} MB (limit {LIMIT_MB:g})"
     )
     print(f"file descriptors: {fd_warm:g} -> {fd_last:g}")
+    print(
+        f"statistics workers (one short-lived process per evaluation): peak {peak_children:.1f}"
+        f" MB at once; daemon + workers peak {peak + peak_children:.1f} MB"
+    )
     verdict = flat_rss and flat_fds and peak < LIMIT_MB and code == 0
     print(f"verdict: {'flat, under the limit' if verdict else 'NOT FLAT OR OVER THE LIMIT'}")
     raise SystemExit(0 if verdict else 1)

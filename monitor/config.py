@@ -9,6 +9,7 @@ secret is refused, and resolved values live only in memory.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tomllib
@@ -204,6 +205,15 @@ class LoadedConfig:
         self.settings = settings
         self.path = path
         self.base_dir = path.parent if path else Path.cwd()
+
+    def error_at(self, problem: str, loc: tuple[int | str, ...]) -> ConfigError:
+        """A ConfigError for a key found wrong after loading: the file, the key and its line."""
+        text = ""
+        if self.path is not None:
+            with contextlib.suppress(OSError):
+                text = self.path.read_text(encoding="utf-8")
+        file = str(self.path) if self.path else None
+        return ConfigError(problem, file=file, key=_key_path(loc), line=_line_of(text, loc))
 
     def resolve_path(self, value: str) -> Path:
         candidate = Path(value).expanduser()

@@ -1,63 +1,143 @@
-"""`driftmon demo`: the whole replay pipeline on the embedded default, offline, in seconds.
+"""`driftmon demo`: a real model update, caught as drift, offline, in well under a minute.
 
-It writes a config, a probe set and a simulator scenario into a working folder, starts the
-simulated provider in-process, replays the probe set three times against its "march" snapshot
-and three times after a silent "june" update, and prints what was measured. Every step goes
-through the same service code as `driftmon run` (config loader, probe loader, replay runner,
-store), so the demo shows the real thing rather than a mock of it.
+The simulated provider replays real answers of GPT-4 to 50 "is N prime?" questions, recorded
+by the LLMDrift study (Chen, Zaharia & Zou, 2023; see monitor/demo_assets/llmdrift/): the
+March 2023 snapshot as the model before an update, the June 2023 snapshot after it, both
+served under the alias "gpt-4", as a provider re-pointing an alias would. The demo writes a
+config, the probe set and the simulator scenario into a working folder, starts the simulated
+provider and a simulated Slack on loopback, and then does what the daemon does after every
+run: replay, store, evaluate drift, update alerts, deliver them. It prints the verdicts, the
+identity change, the Slack message as Slack received it, and the path of the HTML report.
+
+Every step goes through the same code as `driftmon run` and `driftmon serve`; only the
+providers on the other end of the sockets are simulated.
 """
 
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import os
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from importlib.abc import Traversable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
-from sqlmodel import col
 
 from monitor.cli.output import fmt_rate, safe_text
 from monitor.errors import DriftmonError, UsageError
-from monitor.runner import RunOutcome
 
-PHASES = ("march", "june")
-RUNS_PER_PHASE = 3
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from monitor.drift.queries import EvaluationRecord
+    from monitor.runner import RunOutcome
+
+BASELINE_RUNS = 3  # the [drift] baseline_runs of the demo config
+MAX_UPDATE_RUNS = 4  # persistence 2 needs two; more means the demo is broken
 KEY_ENV = "DRIFTMON_DEMO_KEY"
+SLACK_TOKEN_ENV = "DRIFTMON_DEMO_SLACK_TOKEN"
+SLACK_CHANNEL = "C0DEMO"
 MARKER = ".driftmon-demo"  # marks a folder as the demo's own, so it may be rewritten
-CONFIG_NAME = "driftmon.toml"
-SCENARIO_NAME = "scenario.yaml"
-DB_NAME = "driftmon.db"
-# The simulator URL in the config asset (before /v1), replaced by the real one: the port is
-# chosen when the simulator starts.
-ASSET_URL = "http://127.0.0.1:8787"
-V = TypeVar("V")
+CONFIG_NAME, SCENARIO_NAME, DB_NAME, REPORT_NAME = (
+    "driftmon.toml", "scenario.yaml", "driftmon.db", "report.html")  # fmt: skip
+PROBE_FILE = Path("probes") / "prime.yaml"
+DATA = "llmdrift/prime_gpt4.csv"
+# Placeholders in the config asset, replaced by the real loopback URLs when the servers start.
+ASSET_PROVIDER_URL, ASSET_SLACK_URL = "http://127.0.0.1:8787", "http://127.0.0.1:8788"
+MARCH, JUNE = "gpt-4-0314", "gpt-4-0613"
+# The answer is the last "[Yes]"/"[No]" (or a bare "Yes"/"No") at the end of the text.
+EXTRACT = r"(?i)\[?\b(yes|no)\b\]?\W*$"
 
 
 class DemoFailed(DriftmonError):
-    """The demo could not run or its results are not what the scenario must produce."""
+    """The demo could not run or did not find what the recorded data must show."""
 
     exit_code = 1
 
 
 @dataclass(frozen=True)
-class PhaseRun:
+class Question:
+    id: int
+    query: str
+    prime: bool
+    march: str
+    june: str
+
+
+@dataclass(frozen=True)
+class Step:
     phase: str
     outcome: RunOutcome
+    record: EvaluationRecord | None
 
 
-def prepare_folder(folder: Path) -> None:
+def load_questions() -> list[Question]:
+    text = resources.files("monitor.demo_assets").joinpath(DATA).read_text(encoding="utf-8")
+    return [
+        Question(int(r["id"]), r["query"], r["ref_answer"].strip().lower() == "yes",
+                 r["march_answer"], r["june_answer"])
+        for r in csv.DictReader(io.StringIO(text, newline=""))
+    ]  # fmt: skip
+
+
+def probe_set_yaml(questions: Sequence[Question]) -> str:
+    """The probe set: each question, its answer extracted from the end of the text."""
+    probes = [
+        {"id": f"prime-{q.id:03d}", "prompt": q.query,
+         "expect": [{"one_of": ["Yes", "yes", "YES"] if q.prime else ["No", "no", "NO"]}]}
+        for q in questions
+    ]  # fmt: skip
+    data = {"set": "prime", "description": "Is N prime? Questions from the LLMDrift study.",
+            "defaults": {"response_format": "text", "extract": EXTRACT,
+                         "params": {"temperature": 0.1, "max_tokens": 1000}},
+            "probes": probes}  # fmt: skip
+    return _yaml(data, "# Written by `driftmon demo` from monitor/demo_assets/" + DATA + "\n")
+
+
+def scenario_yaml(questions: Sequence[Question]) -> str:
+    """The simulated provider: each question answered with the recorded March or June text."""
+    rules = [{"name": f"q{q.id}", "match": _literal(q.query), "output": q.march,
+              "latency_ms": 0} for q in questions]  # fmt: skip
+    data = {
+        "name": "llmdrift-gpt4-prime",
+        "description": "GPT-4 answers recorded in March and June 2023 (LLMDrift).",
+        "rules": rules,
+        "phases": {
+            "march": {"model": {"gpt-4": MARCH}},
+            "june": {"model": {"gpt-4": JUNE},
+                     "rules": {f"q{q.id}": {"output": q.june} for q in questions}},
+        },
+    }  # fmt: skip
+    return _yaml(data, "# Written by `driftmon demo`: real answers, replayed.\n")
+
+
+def _literal(text: str) -> str:
+    import re
+
+    return "^" + re.escape(text) + "$"
+
+
+def _yaml(data: dict[str, Any], header: str) -> str:
+    from ruamel.yaml import YAML
+
+    out = io.StringIO()
+    yaml = YAML()
+    yaml.width = 4096  # one question per line
+    yaml.dump(data, out)
+    return header + out.getvalue()
+
+
+def prepare_folder(folder: Path, questions: Sequence[Question]) -> None:
     """Write fresh demo files into `folder`, refusing a folder that holds anything else.
 
     The demo deletes a database and overwrites a config there, so a mistyped `--dir` pointing
@@ -73,10 +153,13 @@ def prepare_folder(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / MARKER).write_text("This folder is rewritten by `driftmon demo`.\n")
     # A previous demo's results would mix with this one's; stale probe files would add sets.
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        (folder / (DB_NAME + suffix)).unlink(missing_ok=True)
+    for name in (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm", DB_NAME + "-journal", REPORT_NAME):
+        (folder / name).unlink(missing_ok=True)
     shutil.rmtree(folder / "probes", ignore_errors=True)
     _copy_tree(resources.files("monitor.demo_assets"), folder)
+    (folder / "probes").mkdir(exist_ok=True)
+    (folder / PROBE_FILE).write_text(probe_set_yaml(questions), encoding="utf-8")
+    (folder / SCENARIO_NAME).write_text(scenario_yaml(questions), encoding="utf-8")
 
 
 def _copy_tree(source: Traversable, dest: Path) -> None:
@@ -90,17 +173,57 @@ def _copy_tree(source: Traversable, dest: Path) -> None:
             (dest / item.name).write_bytes(item.read_bytes())
 
 
-def point_config_at(config_path: Path, base_url: str) -> None:
+def point_config_at(config_path: Path, provider_url: str, slack_url: str) -> None:
     text = config_path.read_text(encoding="utf-8")
-    if text.count(ASSET_URL) != 1:
-        raise DemoFailed(f"the demo config asset must contain {ASSET_URL} exactly once")
-    config_path.write_text(text.replace(ASSET_URL, base_url), encoding="utf-8")
+    for placeholder in (ASSET_PROVIDER_URL, ASSET_SLACK_URL):
+        if text.count(placeholder) != 1:
+            raise DemoFailed(f"the demo config asset must contain {placeholder} exactly once")
+    text = text.replace(ASSET_PROVIDER_URL, provider_url).replace(ASSET_SLACK_URL, slack_url)
+    config_path.write_text(text, encoding="utf-8")
 
 
-async def replay_phases(
-    config_path: Path, set_phase: Callable[[str], None], console: Console
-) -> tuple[list[PhaseRun], Engine]:
-    """Load config and probes as the CLI does, then replay each phase RUNS_PER_PHASE times."""
+def run_demo(folder: Path, console: Console) -> None:
+    """The whole demo; raises UsageError for a bad folder and DemoFailed for anything else."""
+    from monitor.simulator.server import SimulatorServer
+    from monitor.simulator.slack import FakeSlack
+
+    started = time.monotonic()
+    folder = folder.resolve()
+    questions = load_questions()
+    prepare_folder(folder, questions)
+    config_path = folder / CONFIG_NAME
+    console.print(f"Demo files written to {escape(_shown(folder))}")
+    # The simulators check no secret, but the config only takes secrets by reference.
+    os.environ.setdefault(KEY_ENV, "demo-key-not-a-secret")
+    os.environ.setdefault(SLACK_TOKEN_ENV, "xoxb-demo-not-a-secret")
+    engine: Engine | None = None
+    try:
+        with SimulatorServer(folder / SCENARIO_NAME) as sim, FakeSlack() as slack:
+            point_config_at(config_path, sim.url, slack.url)
+            console.print(f"Simulated provider on {sim.url}, simulated Slack on {slack.url}")
+            steps, engine = asyncio.run(_replay(config_path, sim.set_phase, console))
+            posted = slack.messages(SLACK_CHANNEL)
+        report = _write_report(engine, folder / REPORT_NAME)
+        _print_outcome(console, steps, posted, folder, report)
+    except DriftmonError as exc:
+        if isinstance(exc, DemoFailed):
+            raise
+        # The demo's own files are the only input, so any such error is a demo bug: exit 1.
+        raise DemoFailed(f"{exc.__class__.__name__}: {exc}") from exc
+    except (OSError, RuntimeError, SQLAlchemyError) as exc:
+        raise DemoFailed(f"could not run the simulated provider, Slack or store: {exc}") from exc
+    finally:
+        if engine is not None:
+            engine.dispose()
+    console.print(f"\nDemo finished in {time.monotonic() - started:.1f} s.")
+
+
+async def _replay(config_path: Path, set_phase: Any, console: Console) -> tuple[list[Step], Engine]:
+    """Baseline runs on the March snapshot, then runs on June until drift is found; after
+    each run what the daemon does: evaluate, update alerts, deliver."""
+    from monitor.alerts.manager import AlertPolicy, evaluate_with_alerts
+    from monitor.alerts.outbox import deliver_due
+    from monitor.alerts.slack import SlackNotifier
     from monitor.config import load_config
     from monitor.probes.loader import load_probe_sets
     from monitor.replay import run_jobs, runner_for, select_jobs
@@ -108,136 +231,90 @@ async def replay_phases(
     from monitor.store.migrate import ensure_schema
 
     config = load_config(str(config_path))
-    sets = load_probe_sets(config.probe_paths)
     engine = make_engine(config.storage_url())
     ensure_schema(engine)
-    jobs = select_jobs(config, sets)
+    jobs = select_jobs(config, load_probe_sets(config.probe_paths))
     runner = runner_for(config, engine)
-    runs: list[PhaseRun] = []
-    for phase in PHASES:
+    policy = AlertPolicy.from_settings(config.settings.alerts)
+    assert config.settings.alerts.slack is not None
+    notifier = SlackNotifier.from_settings(config.settings.alerts.slack, base_dir=config.base_dir)
+    steps: list[Step] = []
+    for phase, most in (("march", BASELINE_RUNS), ("june", MAX_UPDATE_RUNS)):
         set_phase(phase)
-        console.print(f"[bold]Phase {phase}[/bold]: {RUNS_PER_PHASE} replays")
-        for _ in range(RUNS_PER_PHASE):
-            for outcome in await run_jobs(runner, jobs):
-                runs.append(PhaseRun(phase, outcome))
-                console.print(
-                    f"  run {outcome.id}: {outcome.results} results, "
-                    f"pass rate {fmt_rate(outcome.pass_rate)}, model {_identity(outcome)}"
-                )
-    return runs, engine
+        console.print(f"[bold]{phase.capitalize()} 2023 snapshot[/bold]")
+        for _ in range(most):
+            [outcome] = await run_jobs(runner, jobs)
+            record = await asyncio.to_thread(
+                evaluate_with_alerts, engine, outcome.id, config.settings.drift, policy
+            )
+            await asyncio.to_thread(deliver_due, engine, notifier)
+            steps.append(Step(phase, outcome, record))
+            console.print(f"  run {outcome.id}: {outcome.results} answers, pass rate "
+                          f"{fmt_rate(outcome.pass_rate)}, model {_clean(outcome.model)}; "
+                          f"{escape(_drift_line(record))}")  # fmt: skip
+            if record is not None and record.drifted:
+                break
+    if not steps[-1].record or not steps[-1].record.drifted:
+        raise DemoFailed("the June answers were not found to drift: the detector is broken")
+    return steps, engine
 
 
-def run_demo(folder: Path, console: Console) -> None:
-    """The whole demo; raises UsageError for a bad folder and DemoFailed for anything else."""
-    from monitor.simulator.server import SimulatorServer
-
-    started = time.monotonic()
-    folder = folder.resolve()
-    prepare_folder(folder)
-    config_path, scenario_path = folder / CONFIG_NAME, folder / SCENARIO_NAME
-    console.print(f"Demo files written to {escape(str(folder))}")
-    # The simulator accepts any key, but the config only takes secrets by reference.
-    os.environ.setdefault(KEY_ENV, "demo-key-not-a-secret")
-    engine: Engine | None = None
-    try:
-        with SimulatorServer(scenario_path) as sim:
-            point_config_at(config_path, sim.url)
-            console.print(f"Simulated provider listening on {sim.url}")
-            port = sim.port
-            runs, engine = asyncio.run(replay_phases(config_path, sim.set_phase, console))
-        print_summary(console, runs, engine, folder, sim_port=port)
-    except DriftmonError as exc:
-        if isinstance(exc, DemoFailed):
-            raise
-        # The demo's own files are the only input, so any such error is a demo bug: exit 1.
-        raise DemoFailed(f"{exc.__class__.__name__}: {exc}") from exc
-    except (OSError, RuntimeError, SQLAlchemyError) as exc:
-        raise DemoFailed(f"could not run the simulated provider or store: {exc}") from exc
-    finally:
-        if engine is not None:
-            engine.dispose()
-    check_runs(runs)
-    console.print(f"\nDemo finished in {time.monotonic() - started:.1f} s.")
+def _drift_line(record: EvaluationRecord | None) -> str:
+    if record is None:
+        return "no evaluation"
+    if record.evaluation_id is None:
+        return record.status.replace("_", " ")
+    if record.drifted:
+        return "DRIFT: " + ", ".join(v.metric for v in record.drifted)
+    pending = [v.metric for v in record.verdicts if v.state.value == "pending"]
+    return "significant once, not yet persistent: " + ", ".join(pending) if pending else (
+        "no drift")  # fmt: skip
 
 
-def check_runs(runs: Sequence[PhaseRun]) -> None:
-    """The scenario has no faults: an error or an unfinished run means the demo is broken."""
-    expected = len(PHASES) * RUNS_PER_PHASE
-    if len(runs) != expected:
-        raise DemoFailed(f"expected {expected} runs, got {len(runs)}")
-    bad = [r.outcome for r in runs if r.outcome.status != "complete" or r.outcome.errors]
-    if bad:
-        classes = sorted({k for o in bad for k in o.error_classes})
-        raise DemoFailed(
-            f"{len(bad)} run(s) incomplete or with provider errors ({', '.join(classes) or '?'});"
-            " the simulator should answer every request — is a proxy intercepting 127.0.0.1?"
-        )
+def _write_report(engine: Engine, path: Path) -> Path:
+    """The HTML report of everything the demo stored, as `driftmon report` writes it."""
+    from datetime import timedelta
+
+    from monitor.report.render import write_report
+    from monitor.store.models import utcnow
+
+    return write_report(engine, path, since=utcnow() - timedelta(days=1))
 
 
-def print_summary(
-    console: Console, runs: Sequence[PhaseRun], engine: Engine, folder: Path, *, sim_port: int
-) -> None:
-    table = Table(title="Runs", header_style="bold")
-    for name in ("run", "phase", "model", "fingerprint", "results", "pass", "fail", "errors"):
-        table.add_column(name, justify="right" if name in ("results", "pass", "fail") else "left")
-    table.add_column("pass rate", justify="right")
-    for r in runs:
-        o = r.outcome
-        counts = (str(n) for n in (o.results, o.passed, o.failed, o.errors))
-        table.add_row(str(o.id), r.phase, _clean(o.model), _clean(o.fingerprint), *counts,
-                      fmt_rate(o.pass_rate))  # fmt: skip
+def _print_outcome(console: Console, steps: Sequence[Step], posted: list[dict[str, Any]],
+                   folder: Path, report: Path) -> None:  # fmt: skip
+    from monitor.drift.present import fmt_effect, fmt_value
+
+    final = steps[-1].record
+    assert final is not None
+    table = Table(title="Drift verdicts (quality metrics that drifted)", header_style="bold")
+    for name in ("metric", "baseline", "current", "effect", "p (adjusted)", "n"):
+        table.add_column(name)
+    for v in final.drifted:
+        table.add_row(v.metric, escape(fmt_value(v.baseline_value, v.effect_name)),
+                      escape(fmt_value(v.current_value, v.effect_name)), escape(fmt_effect(v)),
+                      f"{v.p_adjusted:.2g}" if v.p_adjusted is not None else "–",
+                      f"{v.baseline_n} → {v.current_n}")  # fmt: skip
     console.print()
     console.print(table)
-
-    ids = {p: [r.outcome.id for r in runs if r.phase == p] for p in PHASES}
-    rates = {p: _pass_rate([r.outcome for r in runs if r.phase == p]) for p in PHASES}
-    before, after = (sorted({_identity(r.outcome) for r in runs if r.phase == p}) for p in PHASES)
-    seen = ", ".join(before) + (f" → {', '.join(after)}" if after != before else "")
-    console.print(f"Model identity {'changed' if after != before else 'unchanged'}: {seen}")
-    console.print(
-        f"Pass rate: march {fmt_rate(rates['march'])} → june {fmt_rate(rates['june'])} "
-        f"(all results of the {RUNS_PER_PHASE} runs in each phase)"
-    )
-
-    with Session(engine) as session:
-        shapes = {p: _formats(session, ids[p]) for p in PHASES}
-        per_probe = {p: _probe_rates(session, ids[p]) for p in PHASES}
-
-    formats = {p: {k: n for k, (n, _chars) in shapes[p].items()} for p in PHASES}
-    console.print(_by_phase("Output format", "format", formats, lambda n: str(n or 0)))
-    lengths = [f"{p} {shapes[p].get('text', (0, 0.0))[1]:.0f}" for p in PHASES]
-    console.print(f"Mean length of text answers (chars): {' → '.join(lengths)}")
-    console.print(_by_phase("Pass rate by probe", "probe", per_probe, fmt_rate))
-
-    config, scenario = _shown(folder / CONFIG_NAME), _shown(folder / SCENARIO_NAME)
-    console.print(
-        "\nThese are measured rates only. Statistical drift tests (p-values, verdicts,\n"
-        "alerts) are not part of this version of driftmon, so the demo gives no drift verdict.\n"
-    )
+    change = final.identity_change
+    console.print("Model identity changed: " + (
+        f"{escape(change['from'])} → {escape(change['to'])}" if change else "no"))  # fmt: skip
+    if not posted:
+        raise DemoFailed("the drift alert did not reach the simulated Slack")
+    blocks = len(posted[-1].get("blocks") or [])
+    console.print(f"\nSlack message posted to the simulated Slack ({len(posted)} message(s); "
+                  f"{blocks} blocks, text version below):")  # fmt: skip
+    console.print(escape(posted[-1]["text"] or ""), soft_wrap=True)
+    console.print()
+    console.print(f"Report: {escape(_shown(report))} (open it in a browser; it needs no network)")
+    config = _shown(folder / CONFIG_NAME)
     console.print(f"Database: {escape(_shown(folder / DB_NAME))}")
-    console.print(f"Config:   {escape(config)}")
     console.print("Try next:")
-    for command in (
-        f"driftmon --config {config} probes list",
-        f"driftmon --config {config} probes show invoice-globex",
-        "# replay by hand: the simulator on the port in the config, then a run",
-        f"{KEY_ENV}=dummy driftmon simulate --scenario {scenario} --port {sim_port} &",
-        f"{KEY_ENV}=dummy driftmon --config {config} run",
-    ):
+    for command in (f"driftmon --config {config} drift", f"driftmon --config {config} alerts list",
+                    f"driftmon --config {config} baseline show",
+                    f"driftmon --config {config} report --out {_shown(report)}"):  # fmt: skip
         console.print(f"  {escape(command)}", soft_wrap=True)
-
-
-def _by_phase(
-    title: str, key: str, data: dict[str, dict[str, V]], show: Callable[[V | None], str]
-) -> Table:
-    """One row per key, one column per phase: the before/after view of a measurement."""
-    table = Table(title=title, header_style="bold")
-    table.add_column(key)
-    for phase in PHASES:
-        table.add_column(phase, justify="right")
-    for name in sorted({k for values in data.values() for k in values}):
-        table.add_row(name, *(show(data[p].get(name)) for p in PHASES))
-    return table
 
 
 def _shown(path: Path) -> str:
@@ -251,43 +328,3 @@ def _shown(path: Path) -> str:
 def _clean(value: str | None) -> str:
     """Model names come from the provider: untrusted text, kept away from rich markup."""
     return escape(safe_text(value, 80)) if value else "?"
-
-
-def _identity(outcome: RunOutcome) -> str:
-    return _clean(outcome.model) + (
-        f" ({_clean(outcome.fingerprint)})" if outcome.fingerprint else ""
-    )
-
-
-def _pass_rate(outcomes: Sequence[RunOutcome]) -> float | None:
-    judged = sum(o.passed + o.failed for o in outcomes)
-    return sum(o.passed for o in outcomes) / judged if judged else None
-
-
-def _formats(session: Session, run_ids: list[int]) -> dict[str, tuple[int, float]]:
-    """format kind -> (results, mean output characters); provider errors have no format."""
-    from monitor.store.models import Result
-
-    rows = session.execute(
-        select(col(Result.format_kind), func.count(), func.avg(col(Result.output_chars)))
-        .where(col(Result.run_id).in_(run_ids))
-        .group_by(col(Result.format_kind))
-    ).tuples()
-    return {kind or "(error)": (int(n), float(chars or 0)) for kind, n, chars in rows}
-
-
-def _probe_rates(session: Session, run_ids: list[int]) -> dict[str, float]:
-    from monitor.store.models import ProbeVersion, Result
-
-    rows = session.execute(
-        select(col(ProbeVersion.probe_id), col(Result.verdict), func.count())
-        .join(ProbeVersion, col(ProbeVersion.id) == col(Result.probe_version_id))
-        .where(col(Result.run_id).in_(run_ids))
-        .group_by(col(ProbeVersion.probe_id), col(Result.verdict))
-    ).tuples()
-    counts: dict[str, dict[str, int]] = {}
-    for probe, verdict, n in rows:
-        counts.setdefault(probe, {})[verdict] = int(n)
-    # A probe with only errors has no pass rate; it shows as "–" in the table.
-    judged = {probe: c.get("pass", 0) + c.get("fail", 0) for probe, c in counts.items()}
-    return {p: counts[p].get("pass", 0) / n for p, n in judged.items() if n}

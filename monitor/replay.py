@@ -6,6 +6,8 @@ Shared by `driftmon run` and the daemon, so both select and run work the same wa
 from __future__ import annotations
 
 import asyncio
+import functools
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,7 +33,10 @@ def select_jobs(
     *,
     target: str | None = None,
     probe_set: str | None = None,
+    check_secrets: bool = True,
 ) -> list[Job]:
+    """The (target, probe set) pairs to run. With `check_secrets`, a target whose secret
+    cannot be read is a ConfigError naming it (commands that send nothing pass False)."""
     by_name = {s.name: s for s in sets}
     if probe_set is not None and probe_set not in by_name:
         raise UsageError(f"no probe set named {probe_set!r} (sets: {', '.join(sorted(by_name))})")
@@ -39,7 +44,14 @@ def select_jobs(
     if not targets:
         raise ConfigError("no targets configured", file=str(config.path), key="targets")
     jobs: list[Job] = []
-    for index, t in enumerate(targets):
+    indexes = {t.name: i for i, t in enumerate(config.settings.targets)}
+    for t in targets:
+        index = indexes[t.name]
+        if check_secrets and t.api_key is not None:
+            try:  # a missing secret names its target here, before anything is sent
+                config.effective(t).api_key.resolve()  # type: ignore[union-attr]
+            except ConfigError as exc:
+                raise config.error_at(exc.problem, ("targets", index, "api_key")) from None
         names = t.probe_sets or sorted(by_name)
         for name in names:
             if name not in by_name:
@@ -55,9 +67,19 @@ def select_jobs(
     return jobs
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One TLS context for every client: each holds the CA bundle (about 1 MB), and a daemon
+    with many targets would otherwise load it once per target."""
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 def make_client(target: ResolvedTarget) -> httpx.AsyncClient:
     """One pooled client per target, sized to its concurrency."""
     return httpx.AsyncClient(
+        verify=tls_context(),
         timeout=httpx.Timeout(target.timeout),
         limits=httpx.Limits(
             max_connections=target.concurrency, max_keepalive_connections=target.concurrency

@@ -51,6 +51,7 @@ from monitor.store.models import (
 
 if TYPE_CHECKING:
     from monitor.config import AlertSettings
+    from monitor.drift.engine import Evaluator
     from monitor.drift.queries import EvaluationRecord
     from monitor.drift.settings import DriftConfig
 
@@ -83,6 +84,7 @@ def evaluate_with_alerts(
     policy: AlertPolicy,
     *,
     now: datetime | None = None,
+    evaluator: Evaluator | None = None,
 ) -> EvaluationRecord | None:
     """Evaluate drift for a run and update its alerts, queueing what must be said.
 
@@ -96,7 +98,7 @@ def evaluate_with_alerts(
     def on_stored(s: Session, record: EvaluationRecord, run: Run) -> None:
         update_alerts(s, run, record, policy, moment)
 
-    record = evaluate_run(engine, run_id, drift, on_stored=on_stored)
+    record = evaluate_run(engine, run_id, drift, on_stored=on_stored, evaluator=evaluator)
     if record is not None and record.evaluation_id is None:
         with session_scope(engine) as s:
             run = s.get(Run, run_id)

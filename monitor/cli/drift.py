@@ -67,12 +67,21 @@ def summary_line(record: EvaluationRecord) -> str:
     if record.drifted:
         metrics = ", ".join(v.metric for v in record.drifted)
         return f"  drift: DRIFT in {metrics} (evaluation {record.evaluation_id}{model})"
+    if untested(record):
+        why = f": {record.notes[0]}" if record.notes else ""
+        return f"  drift: not tested, too little data{why} (evaluation {record.evaluation_id})"
     pending = [v.metric for v in record.verdicts if str(v.state) == "pending"]
     more = f"; pending: {', '.join(pending)}" if pending else ""
     return (
         f"  drift: no drift in {len(record.verdicts)} metrics "
         f"(evaluation {record.evaluation_id}{more}{model})"
     )
+
+
+def untested(record: EvaluationRecord) -> bool:
+    """No quality metric had enough data for a test: "no drift" would claim too much."""
+    quality = [v for v in record.verdicts if str(v.family) == "quality"]
+    return all(str(v.state) == "insufficient_data" for v in quality)
 
 
 def print_record(record: EvaluationRecord) -> None:
@@ -86,7 +95,12 @@ def print_record(record: EvaluationRecord) -> None:
         change = record.identity_change
         click.echo(f"model changed: {safe_text(change['from'])} → {safe_text(change['to'])}")
     drifted = [v.metric for v in record.drifted]
-    click.echo(f"DRIFT: {', '.join(drifted)}" if drifted else "no drift")
+    if drifted:
+        click.echo(f"DRIFT: {', '.join(drifted)}")
+    elif untested(record):
+        click.echo("not tested: too little data (see the notes)")
+    else:
+        click.echo("no drift")
     for note in record.notes:
         click.echo(f"note: {safe_text(note)}")
     rank = {"drifted": 0, "pending": 1, "no_meaningful_change": 2, "not_significant": 3}

@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Run the daemon: scheduled runs, alerts, health.",
     ),
     "status": ("monitor.cli.status", "status_command", "Last and next runs, alerts, daemons."),
+    "report": ("monitor.cli.report", "report_command", "Write a self-contained HTML report."),
     "simulate": ("monitor.cli.simulate", "simulate_command", "Serve the simulated provider."),
     "demo": (
         "monitor.cli.demo",

@@ -43,7 +43,8 @@ def run_command(
     """
     from monitor.replay import run_jobs, runner_for, select_jobs
 
-    jobs = select_jobs(app.config, app.probe_sets, target=target, probe_set=probe_set)
+    jobs = select_jobs(app.config, app.probe_sets, target=target, probe_set=probe_set,
+                       check_secrets=not dry_run)  # fmt: skip
     if dry_run:
         _dry_run(app, jobs, samples, as_json)
         return

@@ -62,6 +62,9 @@ def check_command(app: AppContext, as_json: bool) -> None:
                     file=str(config.path),
                     key=f"targets[{index}].probe_sets",
                 )
+    from monitor.daemon.schedule import check_schedules
+
+    check_schedules(config)  # what `serve` would refuse: a bad cron, jitter >= every
     data = redacted(config.settings)
     for target_data, target in zip(data.get("targets", []), config.settings.targets, strict=True):
         if target.api_key is not None:

@@ -29,7 +29,7 @@ def status_command(app: AppContext, as_json: bool) -> None:
     from sqlmodel import col
 
     from monitor.alerts.outbox import outbox_depth
-    from monitor.daemon.schedule import cadence
+    from monitor.daemon.schedule import check_schedules
     from monitor.drift.queries import identity_label
     from monitor.replay import select_jobs
     from monitor.store.models import (
@@ -43,7 +43,8 @@ def status_command(app: AppContext, as_json: bool) -> None:
     )
 
     now = utcnow()
-    jobs = select_jobs(app.config, app.probe_sets)
+    jobs = select_jobs(app.config, app.probe_sets, check_secrets=False)
+    cadences = check_schedules(app.config)
     with Session(app.engine()) as s:
         daemons = [
             {"owner": d.owner, "host": d.host, "pid": d.pid, "version": d.version,
@@ -66,7 +67,7 @@ def status_command(app: AppContext, as_json: bool) -> None:
             if last is not None and last.identity_id is not None:
                 found = s.get(ModelIdentity, last.identity_id)
                 identity = found and identity_label(found.model, found.fingerprint)
-            when = cadence(job.target)
+            when = cadences[name]
             next_run = when.next_start(now)
             last_json = None
             if last is not None:

@@ -20,7 +20,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.config import ResolvedTarget
+from monitor.config import LoadedConfig, ResolvedTarget
 from monitor.durations import parse_duration
 from monitor.errors import ConfigError
 
@@ -130,6 +130,21 @@ def cadence(target: ResolvedTarget, *, key: str = "targets") -> Cadence:
         raise ConfigError("jitter must be shorter than the interval", key=f"{key}.jitter")
     trigger = IntervalTrigger(seconds=seconds, start_date=EPOCH, timezone=UTC)
     return Cadence(trigger, timedelta(seconds=seconds), target.jitter, f"every {target.every}")
+
+
+def check_schedules(config: LoadedConfig) -> dict[str, Cadence]:
+    """Every target's cadence; an invalid one is a ConfigError naming the file, the key
+    (the target's own, or `defaults` when it inherits the value) and its line."""
+    out: dict[str, Cadence] = {}
+    for index, target in enumerate(config.settings.targets):
+        try:
+            out[target.name] = cadence(config.effective(target))
+        except ConfigError as exc:
+            field = (exc.key or "every").rsplit(".", 1)[-1]
+            own = getattr(target, field, None) is not None
+            loc: tuple[int | str, ...] = ("targets", index, field) if own else ("defaults", field)
+            raise config.error_at(exc.problem, loc) from None
+    return out
 
 
 def slot_key(target: str, probe_set: str, start: datetime) -> str:

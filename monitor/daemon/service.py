@@ -44,7 +44,8 @@ from monitor.config import LoadedConfig, load_config
 from monitor.daemon.budget import over_budget
 from monitor.daemon.health import HealthServer
 from monitor.daemon.metrics import DaemonMetrics
-from monitor.daemon.schedule import Cadence, cadence, slot_key
+from monitor.daemon.schedule import Cadence, check_schedules, slot_key
+from monitor.daemon.stats_worker import SubprocessEvaluator
 from monitor.durations import parse_duration
 from monitor.errors import ConfigError, DriftmonError
 from monitor.probes.loader import load_probe_sets
@@ -84,13 +85,13 @@ class ScheduledJob:
 
 
 def build_schedule(config: LoadedConfig, jobs: list[Job]) -> dict[str, ScheduledJob]:
-    """Every (target, set) with its cadence; a bad cadence is a ConfigError naming the key."""
-    index = {t.name: i for i, t in enumerate(config.settings.targets)}
+    """Every (target, set) with its cadence; a bad cadence is a ConfigError naming the file,
+    key and line."""
+    cadences = check_schedules(config)
     out: dict[str, ScheduledJob] = {}
     for job in jobs:
         key = f"{job.target.name}/{job.probe_set.name}"
-        where = f"targets[{index.get(job.target.name, 0)}]"
-        out[key] = ScheduledJob(key, job, cadence(job.target, key=where))
+        out[key] = ScheduledJob(key, job, cadences[job.target.name])
     return out
 
 
@@ -117,6 +118,7 @@ class Daemon:
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._retired_clients: list[httpx.AsyncClient] = []
         self._scheduler: AsyncIOScheduler | None = None
+        self._evaluator = SubprocessEvaluator()
         self._health: HealthServer | None = None
         self._apply(config, *self._prepare(config))
 
@@ -216,6 +218,7 @@ class Daemon:
                 log.warning("%d run(s) did not finish within the drain time: interrupted",
                             len(pending), extra={"event": "interrupted"})  # fmt: skip
         await self._deliver(budget=FINAL_DELIVERY)
+        await asyncio.to_thread(self._evaluator.close)
         for client in [*self._clients.values(), *self._retired_clients]:
             await client.aclose()
         await asyncio.to_thread(self._unregister)
@@ -290,7 +293,12 @@ class Daemon:
         task = asyncio.create_task(self._run_slot(key), name=f"run {key}")
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
-        await asyncio.shield(task)  # the scheduler's shutdown cancels us, not the run
+        try:
+            await asyncio.shield(task)  # the scheduler's shutdown cancels us, not the run
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            # Stopping: the run goes on draining under _shutdown; this job is just done.
 
     async def _run_slot(self, key: str) -> None:
         try:
@@ -331,7 +339,8 @@ class Daemon:
         record = None
         if outcome.status == "complete":
             record = await asyncio.to_thread(evaluate_with_alerts, self.engine, outcome.id,
-                                             self.config.settings.drift, self.policy)  # fmt: skip
+                                             self.config.settings.drift, self.policy,
+                                             evaluator=self._evaluator)  # fmt: skip
         await asyncio.to_thread(self._observe, outcome, record)
         fields = {
             "event": "run", "run_id": outcome.id, "target": target.name,
@@ -423,11 +432,9 @@ class Daemon:
             await asyncio.to_thread(prune, self.engine, self.clock(), parse_duration(retention))
 
     async def _checkpoint(self) -> None:
-        def checkpoint() -> None:
-            with self.engine.connect() as conn:
-                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-
-        await asyncio.to_thread(checkpoint)
+        busy, _log, _moved = await asyncio.to_thread(checkpoint_wal, self.engine)
+        if busy:  # readers kept part of the log; the next checkpoint finishes the job
+            log.debug("WAL checkpoint incomplete: readers active", extra={"event": "checkpoint"})
 
     def _register(self) -> None:
         now = self.clock()
@@ -469,6 +476,21 @@ class Daemon:
                 quiet = int((now - seen).total_seconds())
                 reasons.append(f"{key}: no run for {quiet} s ({scheduled.cadence.describe})")
         return not reasons, {"reasons": reasons, "jobs": jobs}
+
+
+def checkpoint_wal(engine: Engine) -> tuple[int, int, int]:
+    """Copy SQLite's write-ahead log into the database and truncate it: (busy, log pages,
+    pages moved), as `PRAGMA wal_checkpoint` answers. On a raw connection: inside the
+    transaction our engines begin (BEGIN IMMEDIATE) SQLite refuses to checkpoint."""
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        row = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        cursor.close()
+    finally:
+        raw.close()
+    busy, pages, moved = row
+    return int(busy), int(pages), int(moved)
 
 
 def overdue_after(c: Cadence) -> timedelta:

@@ -16,7 +16,7 @@ turns them into the operational error_rate metric, never into quality drift.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
@@ -24,7 +24,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from monitor.drift.model import Verdict
+from monitor.drift.model import Evaluation as EvaluationResult
+from monitor.drift.model import Observation, Verdict
 from monitor.drift.queries import (
     BUILDING,
     VERDICT_COLUMNS,
@@ -47,10 +48,20 @@ from monitor.store.models import utcnow as now
 # Called inside the transaction that stores an evaluation, with that transaction's session:
 # what it writes (the alert state, the outbox row) commits or rolls back with the verdicts.
 OnStored = Callable[[Session, EvaluationRecord, Run], None]
+# The statistics: `monitor.drift.evaluate.evaluate` with this signature. The daemon passes one
+# that runs it in a short-lived child process (see monitor.daemon.stats_worker).
+Evaluator = Callable[
+    [Sequence[Observation], Sequence[Observation], DriftConfig, Mapping[str, int]], EvaluationResult
+]
 
 
 def evaluate_run(
-    engine: Engine, run_id: int, config: DriftConfig, *, on_stored: OnStored | None = None
+    engine: Engine,
+    run_id: int,
+    config: DriftConfig,
+    *,
+    on_stored: OnStored | None = None,
+    evaluator: Evaluator | None = None,
 ) -> EvaluationRecord | None:
     """Evaluate drift for the window ending at this run.
 
@@ -75,8 +86,6 @@ def evaluate_run(
     assert found.id is not None
     end = max(found.run_ids)  # the current window starts after the baseline's last run
 
-    from monitor.drift.evaluate import evaluate  # scipy: loaded only when there is work
-
     with Session(engine) as s:
         stored = stored_evaluation(s, found.id, run_id)
         if stored is not None:
@@ -90,7 +99,7 @@ def evaluate_run(
         baseline_obs = load_observations(s, found.run_ids)
         current_obs = load_observations(s, window_ids)
     # Outside any transaction: the statistics may take a while and must not hold a lock.
-    result = evaluate(baseline_obs, current_obs, config, previous_streaks=streaks)
+    result = (evaluator or in_process)(baseline_obs, current_obs, config, streaks)
     notes = list(result.notes)
     if len(window_ids) < config.window_runs:
         notes.append(f"current window has {len(window_ids)} of {config.window_runs} runs")
@@ -127,6 +136,17 @@ def evaluate_run(
             if stored is None:
                 raise  # not that race: a real integrity problem
             return record_of(s, stored, target.name)
+
+
+def in_process(
+    baseline: Sequence[Observation],
+    current: Sequence[Observation],
+    config: DriftConfig,
+    streaks: Mapping[str, int],
+) -> EvaluationResult:
+    from monitor.drift.evaluate import evaluate  # scipy: loaded only when there is work
+
+    return evaluate(baseline, current, config, previous_streaks=streaks)
 
 
 def record_identity_event(engine: Engine, run: Run) -> int | None:

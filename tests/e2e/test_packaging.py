@@ -145,5 +145,9 @@ def test_wheel_works_outside_the_checkout(tmp_path: Path) -> None:
 
     done = run([str(script), "probes", "validate"], cwd=project, env=env)
     assert done.stdout.strip() == "1 file(s), 2 probe(s), 0 problem(s)"
+    # The report's templates are package data: the report renders from the wheel alone.
+    done = run([str(script), *db_args, "report", "--out", "report.html"], cwd=project, env=env)
+    assert done.stdout.strip() == str(project / "report.html")
+    assert "No data yet" in (project / "report.html").read_text(encoding="utf-8")
     done = run([str(script), "--version"], cwd=project, env=env)
     assert done.stdout.startswith("driftmon, version ")

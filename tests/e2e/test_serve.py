@@ -210,6 +210,7 @@ def test_sigterm_mid_run_exits_within_the_drain_time(
     stored = rows(project.db_url, "SELECT probe_version_id, sample_index FROM result")
     assert 1 <= len(stored) < 6 and len(set(stored)) == len(stored)
     assert project.sim.stats()["total"] <= len(stored) + 1  # at most the one in flight lost
+    assert [e for e in daemon.events() if e.get("level") == "error"] == []
 
 
 def test_kill_9_mid_run_then_restart_resumes_without_duplicates(
@@ -326,3 +327,31 @@ def test_two_replicas_on_postgresql_run_each_slot_once_and_survive_a_death(
     later = [slot_seconds(r[2]) for r in after]
     assert later == list(range(later[0], later[-1] + 1, 2)), "the survivor skipped a slot"
     assert b.stop()[0] == 0
+
+
+def test_a_run_over_the_daily_budget_is_skipped_whole_and_announced_once(
+    make_project: Any, serve: Callable[..., Serve]
+) -> None:
+    with FakeSlack(token=TOKEN, channels={CHANNEL}, validate=True) as slack:
+        config = settings(extra="daily_calls = 8\n[alerts.slack]\n"
+                          f'token = {{ file = "token" }}\nchannel = "{CHANNEL}"\n'
+                          f'base_url = "{slack.api_url}"')  # fmt: skip
+        project: Project = make_project(PROBES, scenario(), extra_config=config)
+        (project.root / "token").write_text(TOKEN)
+        dry = json.loads(project.cli("run", "--dry-run", "--json").stdout)["dry_run"]
+        assert [(d["calls"], d["daily_calls"]) for d in dry] == [(6, 8)]
+        daemon = serve(project)
+        wait_for("two skipped runs", lambda: len(runs(project.db_url, "skipped")) >= 2)
+        assert len(runs(project.db_url, "complete")) == 1  # 6 calls used; 6 more would be 12
+        assert results(project.db_url) == 6  # nothing half-run
+        [(note,)] = table(project.db_url, "SELECT note FROM run WHERE status = 'skipped' LIMIT 1")
+        assert note == "daily call budget: 6 used today + 6 for this run > 8"
+        wait_for("the budget message", lambda: slack.messages(CHANNEL))
+        time.sleep(2.5)  # more skipped runs: still one message a day
+        [message] = slack.messages(CHANNEL)
+        assert "Run skipped: budget" in message["text"] and "6 used today" in message["text"]
+        metrics = daemon.get("/metrics").text
+        assert (
+            'driftmon_runs_skipped_total{probe_set="e2e",reason="budget",target="sim"}' in metrics
+        )
+        assert daemon.stop()[0] == 0

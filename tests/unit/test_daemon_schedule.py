@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -95,3 +96,23 @@ def test_crontab_weekdays_become_names(field: str, names: str) -> None:
 def test_bad_weekdays_are_refused(field: str) -> None:
     with pytest.raises(ConfigError):
         cadence(target(None, f"0 0 * * {field}"))
+
+
+def test_config_check_refuses_what_serve_would_refuse(tmp_path: Any) -> None:
+    from tests.conftest import driftmon
+
+    (tmp_path / "probes").mkdir()
+    (tmp_path / "probes" / "p.yaml").write_text('set: s\nprobes:\n  - { id: a, prompt: "hi" }\n')
+    config = tmp_path / "driftmon.toml"
+    config.write_text(
+        '[probes]\npaths = ["probes"]\n[defaults]\nevery = "1m"\njitter = "2m"\n'
+        '[[targets]]\nname = "t"\nkind = "openai"\nmodel = "m"\n'
+        '[[targets]]\nname = "u"\nkind = "openai"\nmodel = "m"\ncron = "99 * * * *"\n'
+    )
+    done = driftmon("--config", str(config), "config", "check")
+    assert done.returncode == 2
+    assert f"{config}:5: defaults.jitter: jitter must be shorter" in done.stderr
+    config.write_text(config.read_text().replace('jitter = "2m"\n', ""))
+    done = driftmon("--config", str(config), "config", "check")
+    assert done.returncode == 2
+    assert f"{config}:13: targets[1].cron: invalid cron '99 * * * *'" in done.stderr, done.stderr
