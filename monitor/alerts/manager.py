@@ -247,11 +247,13 @@ def _update_drift(s: Session, target: Target, run: Run, record: EvaluationRecord
         identity_change=(change["from"], change["to"]) if change else None,
         metrics=tuple(metric_line(v) for v in [*drifted, *pending]),
     )
+    spread: list[str] = []  # metrics drifting now that the last evaluation did not list
     if drifted:
         if alert is None:
             alert = _open(s, run, QUALITY, "firing", now)
         elif alert.state == "pending":
             alert.state, alert.fired_at = "firing", now
+        spread = [v.metric for v in drifted if v.metric not in alert.metrics]
         alert.metrics = [v.metric for v in drifted]
     elif pending and alert is None:
         alert = _open(s, run, QUALITY, "pending", now)
@@ -272,6 +274,13 @@ def _update_drift(s: Session, target: Target, run: Run, record: EvaluationRecord
         return
     msg = AlertMessage(**{**base.__dict__, "examples": _failures(s, record.run_ids),
                           "opened_at": alert.fired_at, "alert_id": alert.id})  # fmt: skip
+    if spread and alert.notified_at is not None and policy.notify:
+        # Already announced, and more metrics drift now: say so in its thread, at once,
+        # rather than at the next repeat (Alertmanager sends a group whose alerts changed).
+        assert alert.id is not None
+        spreading = AlertMessage(**{**msg.__dict__, "kind": "spread"})
+        queue(s, f"alert:{alert.id}:spread:run:{run.id}", spreading, alert_id=alert.id, now=now)
+        return
     _announce(s, alert, msg, "repeat", run, policy, now)
 
 

@@ -18,6 +18,7 @@ AlertKind = Literal[
     "firing",  # a drift alert opened
     "resolved",  # a drift alert closed (threaded under the firing message when possible)
     "repeat",  # still firing after `alerts.repeat_interval`
+    "spread",  # still firing, and more metrics drift than when it was announced
     "outage",  # provider errors (429, 5xx, timeouts): their own signal, never drift
     "outage_resolved",
     "identity_notice",  # the provider reports a new model identity; behaviour not (yet) changed
@@ -30,6 +31,7 @@ WORDING: dict[AlertKind, tuple[str, str, str]] = {
     "firing": ("🔴", "Drift detected", "Behaviour changed: these metrics drifted."),
     "resolved": ("✅", "Drift resolved", "Behaviour is back in line with the baseline."),
     "repeat": ("🔁", "Still drifting", "This alert is still firing."),
+    "spread": ("🔴", "Drift spreading", "More metrics drift than when this alert was announced."),
     "outage": ("⚠️", "Provider errors", "Requests are failing (counted apart from drift)."),
     "outage_resolved": ("✅", "Provider errors resolved", "Requests succeed again."),
     "identity_notice": ("ℹ️", "Model identity changed", "The provider reports a new model "

@@ -46,7 +46,7 @@ Clock = Callable[[], datetime]
 LEASE = timedelta(minutes=2)  # > the longest send (Slack client timeout 10 s, one text retry)
 FIRST_BACKOFF, MAX_BACKOFF = 10.0, 300.0  # seconds; doubling, with jitter
 MAX_RETRY_AFTER = 3600.0  # a server asking for more is not believed beyond an hour
-THREADED_KINDS = frozenset({"resolved", "outage_resolved"})
+THREADED_KINDS = frozenset({"resolved", "outage_resolved", "spread"})
 
 
 def queue(s: Session, dedup_key: str, msg: AlertMessage, *, alert_id: int | None,

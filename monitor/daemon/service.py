@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -72,6 +73,7 @@ OUTBOX_EVERY = 20.0  # seconds between outbox passes (retries of failed deliveri
 HEARTBEAT_EVERY = 10.0
 CHECKPOINT_EVERY = 600.0
 PRUNE_EVERY = 3600.0
+TRIM_EVERY = 300.0
 DELIVERY_BUDGET = 30.0  # seconds one outbox pass may take
 FINAL_DELIVERY = 10.0  # seconds for the last pass at shutdown
 PERIODIC = "periodic:"
@@ -268,6 +270,7 @@ class Daemon:
             ("outbox", self._deliver, OUTBOX_EVERY),
             ("heartbeat", self._heartbeat, HEARTBEAT_EVERY),
             ("prune", self._prune, PRUNE_EVERY),
+            ("trim", self._trim, TRIM_EVERY),
         ]
         if self.engine.dialect.name == "sqlite":
             jobs.append(("checkpoint", self._checkpoint, CHECKPOINT_EVERY))
@@ -431,6 +434,9 @@ class Daemon:
         if retention is not None:
             await asyncio.to_thread(prune, self.engine, self.clock(), parse_duration(retention))
 
+    async def _trim(self) -> None:
+        await asyncio.to_thread(release_free_memory)
+
     async def _checkpoint(self) -> None:
         busy, _log, _moved = await asyncio.to_thread(checkpoint_wal, self.engine)
         if busy:  # readers kept part of the log; the next checkpoint finishes the job
@@ -476,6 +482,23 @@ class Daemon:
                 quiet = int((now - seen).total_seconds())
                 reasons.append(f"{key}: no run for {quiet} s ({scheduled.cadence.describe})")
         return not reasons, {"reasons": reasons, "jobs": jobs}
+
+
+def release_free_memory() -> bool:
+    """Hand memory the process has freed back to the system (glibc's `malloc_trim`).
+
+    A daemon that runs for months otherwise keeps, in fragmented malloc arenas, every page it
+    once used; bench/soak.py shows the difference. False where there is no glibc.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    trim = getattr(libc, "malloc_trim", None)
+    if trim is None:
+        return False
+    trim(0)
+    return True
 
 
 def checkpoint_wal(engine: Engine) -> tuple[int, int, int]:

@@ -45,6 +45,15 @@ def settings(every: str = "2s", drain: str = "5s", extra: str = "") -> str:
             f'[server]\nlisten = "127.0.0.1:0"\ndrain = "{drain}"\n')  # fmt: skip
 
 
+def alerting(make_project: Any, slack: FakeSlack, extra: str, answers: str) -> Project:
+    """A project whose alerts go to the fake Slack; `extra` goes into [defaults] and after."""
+    config = settings(extra=f"{extra}\n[alerts.slack]\ntoken = {{ file = \"token\" }}\n"
+                      f'channel = "{CHANNEL}"\nbase_url = "{slack.api_url}"')  # fmt: skip
+    project: Project = make_project(PROBES, answers, extra_config=config)
+    (project.root / "token").write_text(TOKEN)
+    return project
+
+
 def one_at_a_time(project: Project) -> None:
     """Concurrency 1 for the target (the [[targets]] table is the last in the file)."""
     with (project.root / "driftmon.toml").open("a") as config:
@@ -243,12 +252,8 @@ def test_an_outage_alerts_once_never_as_drift_and_the_schedule_goes_on(
     make_project: Any, serve: Callable[..., Serve]
 ) -> None:
     with FakeSlack(token=TOKEN, channels={CHANNEL}, validate=True) as slack:
-        config = settings(extra='[drift]\nbaseline_runs = 2\n[alerts.slack]\n'
-                          f'token = {{ file = "token" }}\nchannel = "{CHANNEL}"\n'
-                          f'base_url = "{slack.api_url}"')  # fmt: skip
         down = "    faults:\n      - { kind: server_error, rate: 1.0, status: 503 }\n"
-        project: Project = make_project(PROBES, scenario(faults=down), extra_config=config)
-        (project.root / "token").write_text(TOKEN)
+        project = alerting(make_project, slack, "[drift]\nbaseline_runs = 2", scenario(faults=down))
         daemon = serve(project)
         done = wait_for("four runs", lambda: (r := runs(project.db_url, "complete"))
                         and len(r) >= 4 and r)  # fmt: skip
@@ -333,11 +338,7 @@ def test_a_run_over_the_daily_budget_is_skipped_whole_and_announced_once(
     make_project: Any, serve: Callable[..., Serve]
 ) -> None:
     with FakeSlack(token=TOKEN, channels={CHANNEL}, validate=True) as slack:
-        config = settings(extra="daily_calls = 8\n[alerts.slack]\n"
-                          f'token = {{ file = "token" }}\nchannel = "{CHANNEL}"\n'
-                          f'base_url = "{slack.api_url}"')  # fmt: skip
-        project: Project = make_project(PROBES, scenario(), extra_config=config)
-        (project.root / "token").write_text(TOKEN)
+        project = alerting(make_project, slack, "daily_calls = 8", scenario())
         dry = json.loads(project.cli("run", "--dry-run", "--json").stdout)["dry_run"]
         assert [(d["calls"], d["daily_calls"]) for d in dry] == [(6, 8)]
         daemon = serve(project)

@@ -316,3 +316,22 @@ def test_identity_notice_is_optional_and_sent_once(engine: Engine, monkeypatch: 
         [notice] = scene.posted()
         assert "Model identity changed" in notice["text"]
         assert "fp_a" in notice["text"] and "fp_b" in notice["text"]
+
+
+def test_a_metric_that_starts_drifting_later_is_said_in_the_thread_at_once(
+    scene: Scene,
+) -> None:
+    scene.baseline()
+    scene.run(fail_rate=0.6)
+    scene.run(fail_rate=0.6)
+    assert scene.deliver().sent == 1
+    scene.run(fail_rate=0.6, chars=80)  # longer outputs too: significant once, pending
+    assert scene.deliver().sent == 0
+    record = scene.run(fail_rate=0.6, chars=80)  # now persistent: drifted
+    assert "length_chars" in {v.metric for v in record.drifted}
+    assert scene.deliver().sent == 1
+    firing, spread = scene.posted()
+    assert "Drift spreading" in spread["text"] and "length_chars" in spread["text"]
+    assert spread["thread_ts"] == firing["ts"]
+    scene.run(fail_rate=0.6, chars=80)  # the same metrics again: nothing new to say
+    assert scene.deliver().sent == 0

@@ -55,6 +55,7 @@ class World:
         error_rate: float = 0.0,
         status: str = "complete",
         probe_set: str | None = None,
+        chars: int = 40,
     ) -> int:
         """A run whose results fail (wrong value) and error (provider outage) at these rates."""
         rows: list[dict[str, Any]] = []
@@ -72,7 +73,10 @@ class World:
             run_id = run.id
             for pv in self.versions:
                 for k in range(SAMPLES):
-                    rows.append(self._result(run_id, pv, k, identity, fail_rate, error_rate))
+                    row = self._result(run_id, pv, k, identity, fail_rate, error_rate)
+                    if "output_chars" in row:  # outputs of about `chars` characters
+                        row["output_chars"] += chars - 40
+                    rows.append(row)
             s.execute(insert(Result), rows)
             verdicts = [r["verdict"] for r in rows]
             s.execute(
