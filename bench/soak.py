@@ -10,9 +10,10 @@ The daemon runs each drift evaluation in a short-lived child process (see
 monitor/daemon/stats_worker.py); their combined RSS is polled every 0.2 s and its peak reported
 beside the daemon's own.
 
-Verdict: flat when the median RSS of the last quarter of samples is within 10% (and 10 MB) of
-the median of the second quarter (the first quarter is warm-up: imports, caches, the first
-evaluations), the descriptor count does the same within 5, and the peak RSS is under 150 MB.
+Verdict: flat when the least-squares trend of RSS against runs, after the first quarter of
+samples (warm-up: imports, caches, the first evaluations), adds up to at most 2 MB over the
+rest of the soak, the median descriptor count of the last quarter is within 5 of the second
+quarter's, and the peak RSS is under 150 MB.
 
     .venv/bin/python bench/soak.py [--minutes 15] [--targets 6] [--sample 10]
 """
@@ -40,6 +41,7 @@ PROBES = 'set: soak\ndefaults:\n  expect: [{ regex: "\\\\w" }]\nprobes:\n' + "".
     f'  - {{ id: p{i:02d}, prompt: "Name a colour, case {i}." }}\n' for i in range(12)
 )
 LIMIT_MB = 150.0
+FLAT_MB = 2.0  # fitted RSS growth after warm-up that still counts as noise
 
 
 def write_project(folder: Path, base_url: str, targets: int) -> Path:
@@ -139,7 +141,11 @@ def main() -> None:
     fd_warm, fd_last = (statistics.median(s[3] for s in part) for part in (warm, last))
     peak = max(s[2] for s in samples)
     growth = rss_last - rss_warm
-    flat_rss = growth <= max(10.0, 0.10 * rss_warm)
+    # The trend, not two medians: RSS against runs after warm-up, least squares.
+    after = samples[quarter:]
+    slope, _ = statistics.linear_regression([s[1] for s in after], [s[2] for s in after])
+    fitted = slope * (after[-1][1] - after[0][1])
+    flat_rss = fitted <= FLAT_MB
     flat_fds = fd_last - fd_warm <= 5
     errors = sum(1 for line in (folder / "serve.log").read_text().splitlines()
                  if json.loads(line).get("level") == "error")  # fmt: skip
@@ -151,13 +157,20 @@ def main() -> None:
         f"RSS: {rss_warm:.1f} MB after warm-up -> {rss_last:.1f} MB at the end "
         f"({growth:+.1f} MB), peak {peak:.1f} MB (limit {LIMIT_MB:g})"
     )
+    print(
+        f"RSS trend after warm-up: {slope * 1000:+.2f} MB per 1,000 runs "
+        f"({fitted:+.1f} MB over {after[-1][1] - after[0][1]} runs; flat means <= {FLAT_MB:g})"
+    )
     print(f"file descriptors: {fd_warm:g} -> {fd_last:g}")
     print(
         f"statistics workers (one short-lived process per evaluation): peak {peak_children:.1f}"
         f" MB at once; daemon + workers peak {peak + peak_children:.1f} MB"
     )
     verdict = flat_rss and flat_fds and peak < LIMIT_MB and code == 0
-    print(f"verdict: {'flat, under the limit' if verdict else 'NOT FLAT OR OVER THE LIMIT'}")
+    problems = [p for p, bad in (("RSS grows", not flat_rss), ("descriptors grow", not flat_fds),
+                                 (f"over {LIMIT_MB:g} MB", peak >= LIMIT_MB),
+                                 (f"exit code {code}", code != 0)) if bad]  # fmt: skip
+    print(f"verdict: {'flat, under the limit' if verdict else 'NO: ' + ', '.join(problems)}")
     raise SystemExit(0 if verdict else 1)
 
 
