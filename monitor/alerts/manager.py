@@ -24,7 +24,7 @@ that updated it, so a run processed twice changes nothing the second time.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -36,6 +36,7 @@ from monitor.alerts.message import AlertKind, AlertMessage, Example, MetricLine
 from monitor.alerts.outbox import queue
 from monitor.drift.model import Family, State, Verdict
 from monitor.drift.present import fmt_effect, fmt_value
+from monitor.drift.queries import identity_label
 from monitor.durations import parse_duration
 from monitor.store.db import session_scope
 from monitor.store.models import (
@@ -184,7 +185,7 @@ def _announce(s: Session, alert: Alert, msg: AlertMessage, repeat_kind: AlertKin
     else:
         return
     assert alert.id is not None
-    msg = AlertMessage(**{**msg.__dict__, "kind": kind})
+    msg = replace(msg, kind=kind)
     queue(s, f"alert:{alert.id}:{kind}:run:{run.id}", msg, alert_id=alert.id, now=now)
     alert.notified_at = now
 
@@ -216,14 +217,14 @@ def _update_outage(s: Session, target: Target, run: Run, silences: Sequence[Sile
         if alert is None:
             alert = _open(s, run, OPERATIONAL, "firing", now)
         alert.last_run_id, alert.metrics = run.id, [OUTAGE_METRIC]
-        msg = AlertMessage(**{**base.__dict__, "examples": _errors(s, run.id),
-                              "opened_at": alert.opened_at, "alert_id": alert.id})  # fmt: skip
+        msg = replace(base, examples=_errors(s, run.id), opened_at=alert.opened_at,
+                      alert_id=alert.id)  # fmt: skip
         if not covered(silences, [OUTAGE_METRIC]):
             _announce(s, alert, msg, "outage", run, policy, now)
     elif alert is not None:
         alert.last_run_id = run.id
-        msg = AlertMessage(**{**base.__dict__, "kind": "outage_resolved", "alert_id": alert.id,
-                              "opened_at": alert.opened_at, "resolved_at": now})  # fmt: skip
+        msg = replace(base, kind="outage_resolved", alert_id=alert.id,
+                      opened_at=alert.opened_at, resolved_at=now)  # fmt: skip
         _resolve(s, alert, msg, policy, now)
 
 
@@ -259,9 +260,8 @@ def _update_drift(s: Session, target: Target, run: Run, record: EvaluationRecord
         alert = _open(s, run, QUALITY, "pending", now)
     elif alert is not None and tested and not pending:
         alert.last_run_id, alert.last_evaluation_id = run.id, record.evaluation_id
-        msg = AlertMessage(**{**base.__dict__, "kind": "resolved", "alert_id": alert.id,
-                              "opened_at": alert.fired_at or alert.opened_at,
-                              "resolved_at": now})  # fmt: skip
+        msg = replace(base, kind="resolved", alert_id=alert.id,
+                      opened_at=alert.fired_at or alert.opened_at, resolved_at=now)  # fmt: skip
         _resolve(s, alert, msg, policy, now)
         return
     if alert is None:
@@ -272,13 +272,13 @@ def _update_drift(s: Session, target: Target, run: Run, record: EvaluationRecord
     outage = open_alert(s, target.id, None, OPERATIONAL)
     if covered(silences, alert.metrics) or (outage is not None and outage.state == "firing"):
         return
-    msg = AlertMessage(**{**base.__dict__, "examples": _failures(s, record.run_ids),
-                          "opened_at": alert.fired_at, "alert_id": alert.id})  # fmt: skip
+    msg = replace(base, examples=_failures(s, record.run_ids), opened_at=alert.fired_at,
+                  alert_id=alert.id)  # fmt: skip
     if spread and alert.notified_at is not None and policy.notify:
         # Already announced, and more metrics drift now: say so in its thread, at once,
         # rather than at the next repeat (Alertmanager sends a group whose alerts changed).
         assert alert.id is not None
-        spreading = AlertMessage(**{**msg.__dict__, "kind": "spread"})
+        spreading = replace(msg, kind="spread")
         queue(s, f"alert:{alert.id}:spread:run:{run.id}", spreading, alert_id=alert.id, now=now)
         return
     _announce(s, alert, msg, "repeat", run, policy, now)
@@ -305,8 +305,6 @@ def _model(s: Session, run: Run) -> str | None:
     identity = s.get(ModelIdentity, run.identity_id)
     if identity is None:
         return None
-    from monitor.drift.queries import identity_label
-
     return identity_label(identity.model, identity.fingerprint)
 
 

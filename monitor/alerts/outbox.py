@@ -24,7 +24,7 @@ import random
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -76,10 +76,7 @@ class DeliveryReport:
     sent: int = 0
     retrying: int = 0  # transient failures, to be retried
     failed: int = 0  # permanent failures
-    errors: list[str] | None = None
-
-    def add_error(self, text: str) -> None:
-        self.errors = [*(self.errors or []), text]
+    errors: list[str] = field(default_factory=list)
 
 
 def worker_name() -> str:
@@ -182,7 +179,7 @@ def _send(engine: Engine, notifier: Notifier, row: Notification, thread_ts: str 
             stored.status, stored.last_error = "failed", str(error)[:500]
             attempt.outcome, attempt.error = "permanent", str(error)[:500]
             report.failed += 1
-            report.add_error(f"notification {row.id}: {error}")
+            report.errors.append(f"notification {row.id}: {error}")
             log.error("alert notification %s failed for good: %s", row.id, error)
         else:
             assert error is not None
@@ -196,7 +193,7 @@ def _send(engine: Engine, notifier: Notifier, row: Notification, thread_ts: str 
                 wait,
             )
             report.retrying += 1
-            report.add_error(f"notification {row.id}: {error} (retry in {delay:.0f} s)")
+            report.errors.append(f"notification {row.id}: {error} (retry in {delay:.0f} s)")
             log.warning(
                 "alert notification %s failed, retrying in %.0f s: %s", row.id, delay, error
             )

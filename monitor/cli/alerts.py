@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from monitor.cli.context import AppContext
-from monitor.cli.output import print_json, print_table, safe_text
+from monitor.cli.output import iso, print_json, print_table, safe_text
 from monitor.durations import parse_duration
 from monitor.errors import UsageError
 
@@ -30,25 +30,28 @@ def notifier_for(app: AppContext) -> SlackNotifier | None:
     return SlackNotifier.from_settings(slack, base_dir=app.config.base_dir)
 
 
-def deliver_queued(app: AppContext) -> dict[str, Any] | None:
-    """Send what the outbox holds and is due; a summary, or None without a notifier."""
+def require_notifier(app: AppContext, what: str) -> SlackNotifier:
     notifier = notifier_for(app)
+    if notifier is None:
+        raise UsageError(f"no [alerts.slack] in the config: nowhere to {what}")
+    return notifier
+
+
+def deliver_queued(app: AppContext, notifier: SlackNotifier | None = None) -> dict[str, Any] | None:
+    """Send what the outbox holds and is due; a summary, or None without a notifier."""
+    notifier = notifier or notifier_for(app)
     if notifier is None:
         return None
     from monitor.alerts.outbox import deliver_due
 
     report = deliver_due(app.engine(), notifier, deadline=time.monotonic() + DELIVERY_BUDGET)
     return {"sent": report.sent, "retrying": report.retrying, "failed": report.failed,
-            "errors": report.errors or []}  # fmt: skip
+            "errors": report.errors}  # fmt: skip
 
 
 @click.group("alerts")
 def alerts_group() -> None:
     """Alert states, silences, the delivery outbox, and a test message."""
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()
 
 
 def _since(text: str) -> datetime:
@@ -110,9 +113,9 @@ def list_command(app: AppContext, since: str, as_json: bool) -> None:
             alerts.append({
                 "id": alert.id, "target": target, "probe_set": alert.probe_set,
                 "family": alert.family, "state": alert.state, "metrics": alert.metrics,
-                "opened_at": _iso(alert.opened_at), "fired_at": _iso(alert.fired_at),
-                "resolved_at": _iso(alert.resolved_at), "silenced": silenced,
-                "notified_at": _iso(alert.notified_at),
+                "opened_at": iso(alert.opened_at), "fired_at": iso(alert.fired_at),
+                "resolved_at": iso(alert.resolved_at), "silenced": silenced,
+                "notified_at": iso(alert.notified_at),
                 "delivery": None if message is None else {
                     "kind": message.kind, "status": message.status,
                     "attempts": message.attempts, "last_error": message.last_error},
@@ -121,11 +124,11 @@ def list_command(app: AppContext, since: str, as_json: bool) -> None:
 
     silence_json: list[dict[str, Any]] = [
         {"id": si.id, "target": si.target, "metric": si.metric, "reason": si.reason,
-         "created_by": si.created_by, "expires_at": _iso(si.expires_at)}
+         "created_by": si.created_by, "expires_at": iso(si.expires_at)}
         for si in silences]  # fmt: skip
     outbox_json: list[dict[str, Any]] = [
         {"id": n.id, "kind": n.kind, "target": n.target, "status": n.status,
-         "attempts": n.attempts, "next_attempt_at": _iso(n.next_attempt_at),
+         "attempts": n.attempts, "next_attempt_at": iso(n.next_attempt_at),
          "last_error": n.last_error} for n in undelivered]  # fmt: skip
     if as_json:
         print_json({"alerts": alerts, "silences": silence_json,
@@ -239,9 +242,7 @@ def test_command(app: AppContext) -> None:
     from monitor.alerts.message import AlertMessage
     from monitor.errors import NotificationError
 
-    notifier = notifier_for(app)
-    if notifier is None:
-        raise UsageError("no [alerts.slack] in the config: nowhere to send a test message")
+    notifier = require_notifier(app, "send a test message")
     target = app.config.settings.targets[0].name if app.config.settings.targets else "driftmon"
     try:
         delivery = notifier.send(AlertMessage(kind="test", target=target))
@@ -257,9 +258,8 @@ def test_command(app: AppContext) -> None:
 @click.pass_obj
 def deliver_command(app: AppContext) -> None:
     """Send queued alert messages that are due now (the daemon does this on its own)."""
-    summary = deliver_queued(app)
-    if summary is None:
-        raise UsageError("no [alerts.slack] in the config: nowhere to deliver to")
+    summary = deliver_queued(app, require_notifier(app, "deliver to"))
+    assert summary is not None
     click.echo(f"{summary['sent']} sent, {summary['retrying']} to retry, "
                f"{summary['failed']} failed")  # fmt: skip
     for error in summary["errors"]:

@@ -10,6 +10,7 @@ import json
 import re
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import click
@@ -22,6 +23,11 @@ def safe_text(text: str | None, limit: int = 200) -> str:
         return ""
     cleaned = _CONTROL.sub("\N{REPLACEMENT CHARACTER}", text).replace("\n", " ⏎ ")
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+
+
+def iso(moment: datetime | None) -> str | None:
+    """A time for JSON output: ISO 8601, or None."""
+    return None if moment is None else moment.isoformat()
 
 
 def print_json(data: Any) -> None:

@@ -3,19 +3,15 @@ shell or host that can reach it) plus the schedule computed from the config."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import click
 
 from monitor.cli.context import AppContext
-from monitor.cli.output import fmt_rate, print_json, print_table, safe_text
+from monitor.cli.output import fmt_rate, iso, print_json, print_table, safe_text
 
 ALIVE_WITHIN = timedelta(seconds=45)  # three missed heartbeats (every 10 s) and a margin
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()
 
 
 @click.command("status")
@@ -48,8 +44,8 @@ def status_command(app: AppContext, as_json: bool) -> None:
     with Session(app.engine()) as s:
         daemons = [
             {"owner": d.owner, "host": d.host, "pid": d.pid, "version": d.version,
-             "listen": d.listen, "started_at": _iso(d.started_at),
-             "heartbeat_at": _iso(d.heartbeat_at), "jobs": d.jobs,
+             "listen": d.listen, "started_at": iso(d.started_at),
+             "heartbeat_at": iso(d.heartbeat_at), "jobs": d.jobs,
              "alive": now - d.heartbeat_at <= ALIVE_WITHIN}
             for d in s.execute(select(DaemonInstance)
                                .where(col(DaemonInstance.stopped_at).is_(None))
@@ -73,16 +69,16 @@ def status_command(app: AppContext, as_json: bool) -> None:
             if last is not None:
                 judged = last.passed + last.failed
                 last_json = {"id": last.id, "status": last.status, "trigger": last.trigger,
-                             "started_at": _iso(last.started_at),
-                             "finished_at": _iso(last.finished_at),
+                             "started_at": iso(last.started_at),
+                             "finished_at": iso(last.finished_at),
                              "pass_rate": last.passed / judged if judged else None,
                              "errors": last.errors, "note": last.note}  # fmt: skip
             targets.append({"target": name, "probe_set": set_name, "schedule": when.describe,
-                            "last_run": last_json, "next_run_at": _iso(next_run),
+                            "last_run": last_json, "next_run_at": iso(next_run),
                             "identity": identity})  # fmt: skip
         open_alerts = [
             {"id": a.id, "target": t, "probe_set": a.probe_set, "family": a.family,
-             "state": a.state, "metrics": a.metrics, "opened_at": _iso(a.opened_at)}
+             "state": a.state, "metrics": a.metrics, "opened_at": iso(a.opened_at)}
             for a, t in s.execute(select(Alert, col(Target.name))
                                   .join(Target, col(Target.id) == col(Alert.target_id))
                                   .where(col(Alert.state) != "resolved")

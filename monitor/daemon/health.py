@@ -3,6 +3,7 @@
 The WSGI server is prometheus-client's own (a threading wsgiref server), so a slow scrape or
 health check never blocks the scheduler, and the scheduler never blocks them. `/healthz` calls
 `check()`, which the daemon provides: it may read the database (with a short timeout).
+`last_runs` and `overdue_after` are what it judges the schedule by.
 """
 
 from __future__ import annotations
@@ -11,11 +12,18 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from monitor.daemon.schedule import Cadence
+from monitor.store.models import Run, Target
 
 log = logging.getLogger(__name__)
 HealthCheck = Callable[[], tuple[bool, dict[str, Any]]]  # (healthy, details)
@@ -67,3 +75,20 @@ class HealthServer:
                        [("Content-Type", "application/json"),
                         ("Content-Length", str(len(body)))])  # fmt: skip
         return [body]
+
+
+def overdue_after(c: Cadence) -> timedelta:
+    """How long without a run before a job counts as overdue: its period, its jitter, and as
+    much again (a run takes time; one slow run is not an outage of the daemon)."""
+    return 2 * c.period + timedelta(seconds=c.jitter + 60)
+
+
+def last_runs(engine: Engine) -> dict[tuple[str, str], datetime]:
+    """When each (target, probe set) last started a run."""
+    with Session(engine) as s:
+        rows = s.execute(
+            select(col(Target.name), col(Run.probe_set), func.max(col(Run.started_at)))
+            .join(Target, col(Target.id) == col(Run.target_id))
+            .group_by(col(Target.name), col(Run.probe_set))
+        ).all()
+    return {(t, p): when for t, p, when in rows}

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import signal
@@ -27,12 +26,12 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import Engine, delete, select, text, update
+from sqlalchemy import Engine, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -43,7 +42,8 @@ from monitor.alerts.message import AlertMessage
 from monitor.alerts.outbox import deliver_due, outbox_depth, queue
 from monitor.config import LoadedConfig, load_config
 from monitor.daemon.budget import over_budget
-from monitor.daemon.health import HealthServer
+from monitor.daemon.health import HealthServer, last_runs, overdue_after
+from monitor.daemon.housekeeping import checkpoint_wal, prune, release_free_memory
 from monitor.daemon.metrics import DaemonMetrics
 from monitor.daemon.schedule import Cadence, check_schedules, slot_key
 from monitor.daemon.stats_worker import SubprocessEvaluator
@@ -54,10 +54,7 @@ from monitor.replay import Job, make_client, runner_for, select_jobs
 from monitor.runner import Runner, RunOutcome, owner_id, owner_is_dead
 from monitor.store.db import session_scope
 from monitor.store.models import (
-    Baseline,
     DaemonInstance,
-    DeliveryAttempt,
-    Notification,
     Result,
     Run,
     utcnow,
@@ -482,78 +479,3 @@ class Daemon:
                 quiet = int((now - seen).total_seconds())
                 reasons.append(f"{key}: no run for {quiet} s ({scheduled.cadence.describe})")
         return not reasons, {"reasons": reasons, "jobs": jobs}
-
-
-def release_free_memory() -> bool:
-    """Hand memory the process has freed back to the system (glibc's `malloc_trim`).
-
-    A daemon that runs for months otherwise keeps, in fragmented malloc arenas, every page it
-    once used; bench/soak.py shows the difference. False where there is no glibc.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    trim = getattr(libc, "malloc_trim", None)
-    if trim is None:
-        return False
-    trim(0)
-    return True
-
-
-def checkpoint_wal(engine: Engine) -> tuple[int, int, int]:
-    """Copy SQLite's write-ahead log into the database and truncate it: (busy, log pages,
-    pages moved), as `PRAGMA wal_checkpoint` answers. On a raw connection: inside the
-    transaction our engines begin (BEGIN IMMEDIATE) SQLite refuses to checkpoint."""
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        row = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        cursor.close()
-    finally:
-        raw.close()
-    busy, pages, moved = row
-    return int(busy), int(pages), int(moved)
-
-
-def overdue_after(c: Cadence) -> timedelta:
-    """How long without a run before a job counts as overdue: its period, its jitter, and as
-    much again (a run takes time; one slow run is not an outage of the daemon)."""
-    return 2 * c.period + timedelta(seconds=c.jitter + 60)
-
-
-def last_runs(engine: Engine) -> dict[tuple[str, str], datetime]:
-    from sqlalchemy import func
-
-    from monitor.store.models import Target
-
-    with Session(engine) as s:
-        rows = s.execute(
-            select(col(Target.name), col(Run.probe_set), func.max(col(Run.started_at)))
-            .join(Target, col(Target.id) == col(Run.target_id))
-            .group_by(col(Target.name), col(Run.probe_set))
-        ).all()
-    return {(t, p): when for t, p, when in rows}
-
-
-def prune(engine: Engine, now: datetime, retention_s: float) -> int:
-    """Delete results, sent messages and delivery attempts older than the retention; results
-    of runs in an active baseline are kept (the baseline is still compared against)."""
-    cutoff = now - timedelta(seconds=retention_s)
-    with Session(engine) as s:
-        keep: set[int] = set()
-        for run_ids in s.execute(select(col(Baseline.run_ids)).where(col(Baseline.active))):
-            keep.update(run_ids[0])
-    with session_scope(engine) as s:
-        query = delete(Result).where(col(Result.created_at) < cutoff)
-        if keep:
-            query = query.where(col(Result.run_id).not_in(keep))
-        deleted = int(s.execute(query).rowcount)  # type: ignore[attr-defined]
-        old = select(col(Notification.id)).where(col(Notification.status) == "sent",
-                                                 col(Notification.created_at) < cutoff)  # fmt: skip
-        s.execute(delete(DeliveryAttempt).where(col(DeliveryAttempt.notification_id).in_(old)))
-        s.execute(delete(Notification).where(col(Notification.id).in_(old)))
-    if deleted:
-        log.info("pruned %d results older than %s", deleted, cutoff.isoformat(),
-                 extra={"event": "pruned", "results": deleted})  # fmt: skip
-    return deleted

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from monitor.daemon.service import checkpoint_wal, prune
+from monitor.daemon.housekeeping import checkpoint_wal, prune
 from monitor.drift.engine import evaluate_run
 from monitor.store.db import make_engine
 from monitor.store.migrate import upgrade
