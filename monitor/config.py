@@ -139,6 +139,16 @@ class LimitSettings(_Strict):
     max_output_chars: int = Field(default=200_000, ge=1)
     max_json_depth: int = Field(default=64, ge=1)
     max_stored_chars: int = Field(default=20_000, ge=0)  # output text kept per result
+    # Per `regex` check or `extract` on one output: judging runs in the replay's event loop,
+    # so a pattern in catastrophic backtracking must not be able to stall the run.
+    regex_timeout: str = "100ms"
+
+    @field_validator("regex_timeout")
+    @classmethod
+    def _check_regex_timeout(cls, value: str) -> str:
+        if parse_duration(value) <= 0:
+            raise ValueError(f"regex_timeout {value!r} must be longer than 0, e.g. 100ms")
+        return value
 
 
 class SlackSettings(_Strict):

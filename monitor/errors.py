@@ -4,6 +4,7 @@
     ├── UsageError                  bad input from the user: exit code 2
     │   ├── ConfigError             config file: names file, key, line and the problem
     │   └── ProbeFileError          probe set file or schema: names file, key, line, problem
+    ├── ProbeFileBusyError          another edit of the probe file holds its lock: exit code 1
     ├── ProviderError               a provider call failed; carries an ErrorClass
     │   ├── TransientProviderError  worth retrying: timeout, connect, 429, 5xx
     │   └── PermanentProviderError  not worth retrying: auth, bad request, protocol
@@ -67,6 +68,18 @@ class ConfigError(LocatedError):
 
 class ProbeFileError(LocatedError):
     """A probe set file, or a schema it uses, is invalid."""
+
+
+class ProbeFileBusyError(DriftmonError):
+    """Another process kept the edit lock of a probe file for too long.
+
+    Not a UsageError: nothing is wrong with the file or the command, and trying again later
+    can succeed, so the exit code is 1 like other runtime failures (a locked database)."""
+
+    def __init__(self, problem: str, *, file: str) -> None:
+        self.problem = problem
+        self.file = file
+        super().__init__(f"{file}: {problem}")
 
 
 class ErrorClass(StrEnum):

@@ -15,6 +15,7 @@ import httpx
 from sqlalchemy import Engine
 
 from monitor.config import LoadedConfig, ResolvedTarget
+from monitor.durations import parse_duration
 from monitor.errors import ConfigError, UsageError
 from monitor.probes.model import ProbeSet
 from monitor.runner import Runner, RunOutcome
@@ -91,7 +92,11 @@ def runner_for(config: LoadedConfig, engine: Engine) -> Runner:
     limits = config.settings.limits
     return Runner(
         engine,
-        limits=OutputLimits(max_chars=limits.max_output_chars, max_depth=limits.max_json_depth),
+        limits=OutputLimits(
+            max_chars=limits.max_output_chars,
+            max_depth=limits.max_json_depth,
+            regex_timeout=parse_duration(limits.regex_timeout),
+        ),
         max_stored_chars=limits.max_stored_chars,
     )
 

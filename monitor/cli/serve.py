@@ -26,12 +26,14 @@ def serve_command(app: AppContext, migrate: bool, log_level: str) -> None:
     from sqlalchemy import text
     from sqlalchemy.exc import SQLAlchemyError
 
+    from monitor.daemon.housekeeping import tune_malloc
     from monitor.daemon.logs import setup_logging
     from monitor.daemon.service import Daemon
     from monitor.store.db import make_engine
     from monitor.store.migrate import ensure_schema, upgrade
 
     setup_logging(getattr(logging, log_level.upper()))
+    tune_malloc()  # before the daemon starts threads: keeps its RSS flat over months
     config = app.config
     engine = make_engine(app.db_url or config.storage_url())
     try:

@@ -9,8 +9,11 @@ from __future__ import annotations
 import re
 from typing import Any, cast
 
+import regex as regex_engine  # `regex` is also the name of this module's parser below
+
 from monitor.probes._located import Loc, check_keys, to_plain, type_name
 from monitor.probes.model import Check, Message, ResponseFormat
+from monitor.validation.checks import compile_regex
 
 NAME_RE = re.compile(r"^[a-z0-9._-]+$")
 MAX_NAME = 200  # the store keeps set names and probe ids in 200-character columns
@@ -66,17 +69,22 @@ def response_format(value: Any, loc: Loc) -> ResponseFormat:
 
 
 def regex(value: Any, loc: Loc, what: str) -> str:
+    # Judging runs patterns on the `regex` package (for its timeout), so a pattern must
+    # compile there to be caught here, at load time, rather than when a run judges it. It
+    # must also compile with `re`: the documented syntax stays Python's, and regex-only
+    # extensions (`\p{L}`, ...) are refused rather than tying probe files to one engine.
     pattern = text(value, loc, what)
     try:
         re.compile(pattern)
-    except re.error as exc:
+        compile_regex(pattern)
+    except (re.error, regex_engine.error) as exc:
         raise loc.error(f"{what} is not a valid regular expression: {exc}") from None
     return pattern
 
 
 def extract(value: Any, loc: Loc) -> str:
     pattern = regex(value, loc, "extract")
-    if re.compile(pattern).groups < 1:
+    if compile_regex(pattern).groups < 1:
         raise loc.error(
             "extract needs a capturing group: its first group is the answer, e.g. \\[(Yes|No)\\]"
         )

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass
+
+import regex
 
 from monitor.errors import ProbeFileError
 from monitor.probes.model import Probe
-from monitor.validation.checks import CompiledCheck, InvalidCheck, compile_check
+from monitor.validation.checks import (
+    CompiledCheck,
+    InvalidCheck,
+    Pattern,
+    compile_check,
+    compile_regex,
+)
 from monitor.validation.fields import FieldPath, parse_path
 from monitor.validation.schema import InvalidSchema, SchemaValidator, compile_validator
 
@@ -25,7 +32,9 @@ class CompiledProbe:
     validator: SchemaValidator | None
     checks: tuple[CompiledCheck, ...]
     track: tuple[tuple[str, FieldPath], ...]
-    extract: re.Pattern[str] | None
+    # Compiled like the checks' regexes (the `regex` package, VERSION0) so that judging can
+    # bound it with the same timeout; see monitor.validation.checks.
+    extract: Pattern | None
 
 
 def prepare(probe: Probe) -> CompiledProbe:
@@ -78,12 +87,12 @@ def _compile(probe: Probe) -> CompiledProbe:
             compile_check(check, position, text_probe=text)
             for position, check in enumerate(probe.expect, start=1)
         )
-        extract = re.compile(probe.extract) if probe.extract is not None and text else None
+        extract = compile_regex(probe.extract) if probe.extract is not None and text else None
     except InvalidSchema as exc:
         raise _located(probe, "schema", f"invalid JSON Schema: {exc}") from None
     except InvalidCheck as exc:
         raise _located(probe, "expect", str(exc)) from None
-    except re.error as exc:
+    except regex.error as exc:
         raise _located(probe, "extract", f"invalid regex: {exc}") from None
     track = tuple((name, parse_path(name)) for name in probe.track) if not text else ()
     return CompiledProbe(probe, text, validator, checks, track, extract)

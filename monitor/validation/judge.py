@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from monitor.probes.model import Probe
+from monitor.validation.checks import TimedOut, bounded_search, describe_timeout
 from monitor.validation.compiled import CompiledProbe, prepare
 from monitor.validation.fields import MISSING, lookup, safe_text, tracked_value
 from monitor.validation.jsontext import extract_json
@@ -49,14 +50,23 @@ def _judge_json(
     raw_head = text[: limits.max_check_text]
     found = extract_json(stripped, limits.max_depth)
     if not found.parsed:
+        raw_checks: list[bool | None] = []
+        timeouts: list[str] = []
+        for check in compiled.checks:
+            raw = check.raw_text_only(raw_head, limits.regex_timeout)
+            raw_checks.append(False if isinstance(raw, TimedOut) else raw)
+            if isinstance(raw, TimedOut):
+                # The parse problem is the reason; a timeout is named too, or it would be
+                # invisible in the stored result (checks only says False).
+                timeouts.append(_failed(check.position, check.description, raw))
         return Judgement(
             verdict="fail",
             format_kind=found.kind,
             parsed=False,
             schema_valid=None,
-            checks=[check.raw_text_only(raw_head) for check in compiled.checks],
+            checks=raw_checks,
             refusal=refusal,
-            reason=_with_refusal(found.problem or "not JSON", refusal),
+            reason=_with_refusal("; ".join([found.problem or "not JSON", *timeouts]), refusal),
         )
     document = found.value
     problems: list[str] = []
@@ -70,11 +80,12 @@ def _judge_json(
             problems.append(f"schema: {count}{plus} error{'s' if count != 1 else ''}")
     checks: list[bool | None] = []
     for check in compiled.checks:
-        outcome = check.on_document(document, raw_head, limits.max_check_text)
+        outcome = check.on_document(document, raw_head, limits.max_check_text, limits.regex_timeout)
         checks.append(outcome is True)
-        if outcome is not True and len(problems) < 2:
-            note = f" ({outcome})" if isinstance(outcome, str) else ""
-            problems.append(f"check {check.position} failed: {check.description}{note}")
+        # At most two problems keep the reason short, but a timeout is always named.
+        if outcome is not True and (len(problems) < 2 or isinstance(outcome, TimedOut)):
+            note = outcome if isinstance(outcome, str) else None
+            problems.append(_failed(check.position, check.description, note))
     tracked: dict[str, Any] = {}
     for name, path in compiled.track:
         value = lookup(document, path)
@@ -98,9 +109,17 @@ def _judge_text(
 ) -> Judgement:
     answer: str | None = stripped
     if compiled.extract is not None:
-        match = compiled.extract.search(stripped[: limits.max_check_text])
+        pattern = compiled.extract.pattern
+        match = bounded_search(
+            compiled.extract, stripped[: limits.max_check_text], limits.regex_timeout
+        )
+        if isinstance(match, TimedOut):
+            # Like no match: there is no answer, so the checks cannot be evaluated (None).
+            took = describe_timeout(limits.regex_timeout)
+            return _unjudged(
+                compiled, FormatKind.TEXT, f"extract /{pattern}/ timed out after {took}", refusal
+            )
         if match is None:
-            pattern = compiled.extract.pattern
             return _unjudged(
                 compiled, FormatKind.TEXT, f"extract /{pattern}/ did not match", refusal
             )
@@ -111,10 +130,14 @@ def _judge_text(
     problems: list[str] = []
     checks: list[bool | None] = []
     for check in compiled.checks:
-        ok = check.on_answer(answer, limits.max_check_text, limits.max_depth)
-        checks.append(ok)
-        if not ok and not problems:
-            problems.append(f"check {check.position} failed: {check.description}")
+        outcome = check.on_answer(
+            answer, limits.max_check_text, limits.max_depth, limits.regex_timeout
+        )
+        checks.append(outcome is True)
+        # The first failure makes the reason, but a timeout is always named.
+        if outcome is not True and (not problems or isinstance(outcome, TimedOut)):
+            note = outcome if isinstance(outcome, TimedOut) else None
+            problems.append(_failed(check.position, check.description, note))
     return Judgement(
         verdict=_verdict(problems),
         format_kind=FormatKind.TEXT,
@@ -137,6 +160,10 @@ def _unjudged(compiled: CompiledProbe, kind: FormatKind, reason: str, refusal: b
         refusal=refusal,
         reason=_with_refusal(reason, refusal),
     )
+
+
+def _failed(position: int, description: str, note: str | None) -> str:
+    return f"check {position} failed: {description}" + (f" ({note})" if note else "")
 
 
 def _verdict(problems: list[str]) -> Literal["pass", "fail"]:

@@ -33,10 +33,15 @@ class OutputLimits:
     max_depth: real extraction schemas nest well under 10 levels. 64 keeps the C JSON parser
         and jsonschema's recursive descent (several Python frames per level) far below the
         interpreter's recursion limit of 1000, wherever judge() is called from.
-    max_check_text: `regex` checks and `extract` see at most this many leading characters.
-        Python's `re` has no timeout, so the input length is the only lever we have against
-        polynomial backtracking; 20,000 characters (~5k tokens) still covers any reasonable
-        chain-of-thought answer. Exponential patterns must be avoided by probe authors.
+    max_check_text: `regex` checks and `extract` see at most this many leading characters;
+        20,000 characters (~5k tokens) still covers any reasonable chain-of-thought answer,
+        and the bound keeps the cost of ordinary (linear or polynomial) patterns small.
+    regex_timeout: seconds one `regex` check or `extract` may take on one output. Judging
+        runs in the replay's event loop, so a pattern in catastrophic backtracking (such as
+        `^(a|aa)+$` on "aaa...ab") would freeze the whole run; past the timeout the check is
+        not met ("regex timed out after 100 ms" in the reason) and `extract` counts as not
+        matched. 100 ms is thousands of times what a sane pattern needs on 20,000 characters,
+        and still bounds a probe with several checks to well under a second per output.
     max_schema_errors: how many schema errors are kept verbatim; the rest are counted.
     max_tracked_chars: a tracked value (string or canonical JSON) longer than this is cut and
         suffixed with a hash of the whole, so distinct values stay distinct for the
@@ -46,6 +51,7 @@ class OutputLimits:
     max_chars: int = 200_000
     max_depth: int = 64
     max_check_text: int = 20_000
+    regex_timeout: float = 0.1
     max_schema_errors: int = 50
     max_tracked_chars: int = 1_000
 
@@ -64,8 +70,9 @@ class Judgement:
     schema_valid: None when the probe has no schema or the output did not parse.
     schema_errors: "<json path>: <message>", every error up to the limit, then "... N more".
     checks: one per `probe.expect`, in order. False when evaluated and not met, including a
-        `field` that is missing from the output; None only when it could not be evaluated at
-        all because the output did not parse / `extract` did not match (a `regex` on the raw
+        `field` that is missing from the output and a `regex` that timed out (the reason
+        names it); None only when it could not be evaluated at all because the output did not
+        parse / `extract` did not match or timed out (a `regex` on the raw
         text of a json probe is still evaluated then, unless the output was empty or over
         `max_chars`).
     tracked: `probe.track` path -> JSON scalar, or compact canonical JSON for objects/lists;

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import pytest
 from ruamel.yaml import YAML
 
+from monitor.probes.loader import load_probe_file
 from monitor.simulator.server import SimulatorServer
 from tests.conftest import driftmon
 
@@ -779,3 +780,42 @@ def test_qualified_set_slash_id_selects_the_probe(tmp_path: Path) -> None:
     assert diff(OTHER, read(probes_dir / "other.yaml")) == ["+    enabled: false\n"]
     ok(cli(tmp_path, "probes", "enable", "other/sky"))
     assert listed(tmp_path)[("other", "sky")]["enabled"] is True
+
+
+# --- concurrent edits ---------------------------------------------------------------------------
+
+CONCURRENT_ADDS = 8
+
+
+def test_concurrent_adds_to_one_file_all_land(tmp_path: Path) -> None:
+    # Each edit reads, changes and atomically replaces the file; without the edit lock the
+    # processes read the same old text and every rename but the last drops the others' probe.
+    probes_dir = write_project(tmp_path)
+    qa = probes_dir / "qa.yaml"
+    original = read(qa)
+    ids = [f"added-{n}" for n in range(CONCURRENT_ADDS)]
+
+    def add(probe_id: str) -> subprocess.CompletedProcess[str]:
+        return driftmon(
+            *("--config", str(tmp_path / "driftmon.toml"), "probes", "add", "--set", "qa"),
+            *("--id", probe_id, "--prompt", f"Is {probe_id} here? [Yes] or [No]."),
+            env={"SIM_KEY": SIM_KEY},
+        )
+
+    # All at once, so the processes' read-modify-write windows overlap.
+    with ThreadPoolExecutor(max_workers=CONCURRENT_ADDS) as pool:
+        for done in pool.map(add, ids):
+            ok(done)
+
+    after = read(qa)
+    assert after.startswith(original)  # appended only: the original lines are untouched
+    probes = load_probe_file(qa, probes_root=probes_dir).probes  # the file still loads
+    assert sorted(p.id for p in probes) == sorted(["sky", "grass", *ids])
+    assert list(listed(tmp_path)) == [
+        ("billing", "acme"),
+        ("qa", "sky"),
+        ("qa", "grass"),
+        *[("qa", probe_id) for probe_id in sorted(ids, key=[p.id for p in probes].index)],
+    ]
+    # No temporary file and no lock file is left behind.
+    assert not [p.name for p in probes_dir.iterdir() if p.name.startswith(".")]

@@ -89,6 +89,8 @@ def test_slack_token_literal_refused(tmp_path: Path) -> None:
         ('[[targets]]\nname = "a"\nkind = "openai"\n', "targets[0].model", "required"),
         ('[defaults]\ncron = "* *"\n', "defaults.cron", "5 fields"),
         ("[defaults]\nsamples = 0\n", "defaults.samples", "greater than or equal to 1"),
+        ('[limits]\nregex_timeout = "fast"\n', "limits.regex_timeout", "invalid duration"),
+        ('[limits]\nregex_timeout = "0ms"\n', "limits.regex_timeout", "longer than 0"),
     ],
 )
 def test_invalid_values_name_the_key(tmp_path: Path, snippet: str, key: str, problem: str) -> None:
@@ -96,6 +98,19 @@ def test_invalid_values_name_the_key(tmp_path: Path, snippet: str, key: str, pro
     assert err.key == key
     assert problem in err.problem
     assert err.line is not None
+
+
+def test_regex_timeout_reaches_the_runner(tmp_path: Path) -> None:
+    from sqlalchemy import create_engine
+
+    from monitor.replay import runner_for
+
+    engine = create_engine("sqlite://")
+    default = load_config(str(write(tmp_path, GOOD)))
+    assert default.settings.limits.regex_timeout == "100ms"
+    assert runner_for(default, engine).limits.regex_timeout == 0.1
+    tuned = load_config(str(write(tmp_path, GOOD + '\n[limits]\nregex_timeout = "250ms"\n')))
+    assert runner_for(tuned, engine).limits.regex_timeout == 0.25
 
 
 def test_duplicate_target_names(tmp_path: Path) -> None:

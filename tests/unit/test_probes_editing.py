@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import stat
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from monitor.errors import ProbeFileError, UsageError
-from monitor.probes.editing import add_probe, find_probe_file, remove_probe, set_enabled
+from monitor.errors import ProbeFileBusyError, ProbeFileError, UsageError
+from monitor.probes.editing import (
+    _locked,
+    _still_named,
+    add_probe,
+    find_probe_file,
+    lock_path,
+    remove_probe,
+    set_enabled,
+)
 from monitor.probes.loader import load_probe_file, load_probe_sets
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "probes"
@@ -289,3 +303,92 @@ def test_find_probe_file_ambiguous_lists_candidates(tmp_path: Path) -> None:
         and f"b/same ({tmp_path / 'b.yaml'})" in message
     )
     assert find_probe_file(sets, "same", "b") == tmp_path / "b.yaml"
+
+
+# --- the edit lock --------------------------------------------------------------------------
+
+
+@contextmanager
+def held_lock(file: Path) -> Iterator[None]:
+    """The file's edit lock, held the way another process's edit holds it."""
+    fd = os.open(lock_path(file), os.O_RDONLY | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+EDITS: list[Callable[..., None]] = [
+    partial(add_probe, probe={"id": "new", "prompt": "x"}),
+    partial(set_enabled, probe_id="acme", enabled=False),
+    partial(remove_probe, probe_id="beta"),
+]
+
+
+@pytest.mark.parametrize("edit", EDITS, ids=["add", "disable", "remove"])
+def test_an_edit_gives_up_on_a_held_lock_naming_the_file(
+    probe_file: Path, edit: Callable[..., None]
+) -> None:
+    with held_lock(probe_file):
+        start = time.monotonic()
+        with pytest.raises(ProbeFileBusyError) as info:
+            edit(probe_file, lock_timeout=0.2)
+        waited = time.monotonic() - start
+    assert 0.2 <= waited < 2
+    assert str(info.value) == (
+        f"{probe_file}: another edit of this file holds its lock (.billing.yaml.lock); "
+        "waited 0.2 s. Try again when it has finished"
+    )
+    assert info.value.file == str(probe_file)
+    assert info.value.exit_code == 1  # not a usage error: trying again can work
+    assert not isinstance(info.value, UsageError)
+    assert probe_file.read_text() == ORIGINAL
+    only_temp_free(probe_file.parent)
+    edit(probe_file, lock_timeout=0.2)  # once the lock is free, the same edit goes through
+    assert not lock_path(probe_file).exists()  # and the lock file is gone with it
+
+
+def test_an_edit_waits_for_the_lock_then_reads_the_holders_change(probe_file: Path) -> None:
+    locked = threading.Event()
+
+    def other_edit() -> None:  # another process's edit, played by a thread
+        with _locked(probe_file, timeout=5):
+            locked.set()
+            time.sleep(0.3)
+            probe_file.write_text(
+                ORIGINAL.replace("- id: acme\n", "- id: acme\n    enabled: false\n")
+            )
+
+    other = threading.Thread(target=other_edit)
+    other.start()
+    assert locked.wait(5)
+    start = time.monotonic()
+    add_probe(probe_file, {"id": "new", "prompt": "x"}, lock_timeout=5)
+    waited = time.monotonic() - start
+    other.join()
+    assert waited >= 0.2  # it waited for the holder instead of reading the old text
+    assert enabled(probe_file) == {"acme": False, "beta": True, "flow": True, "new": True}
+    assert not lock_path(probe_file).exists()
+
+
+def test_a_lock_on_a_deleted_lock_file_does_not_count(tmp_path: Path) -> None:
+    # A holder deletes the lock file before releasing it; a waiter that opened the old file
+    # must not take its lock for the edit lock (see _locked).
+    path = tmp_path / ".x.yaml.lock"
+    old = os.open(path, os.O_RDONLY | os.O_CREAT)
+    try:
+        assert _still_named(old, path)
+        path.unlink()
+        assert not _still_named(old, path)
+        path.touch()  # a newcomer's lock file: another inode
+        assert not _still_named(old, path)
+    finally:
+        os.close(old)
+
+
+def test_a_lock_file_left_by_a_crash_is_used_and_removed(probe_file: Path) -> None:
+    lock_path(probe_file).touch()  # flock locks die with their process; the file stays
+    set_enabled(probe_file, "acme", False, lock_timeout=0.2)
+    assert enabled(probe_file)["acme"] is False
+    assert not lock_path(probe_file).exists()

@@ -288,6 +288,13 @@ def test_a_check_without_field_on_a_json_probe_judges_the_whole_document(tmp_pat
             4,
             "not a valid regular expression",
         ),
+        (
+            # valid for the `regex` package that judges, but not Python's `re` syntax
+            "probes:\n  - id: a\n    prompt: x\n    extract: '(\\p{L}+)'\n",
+            "probes[0].extract",
+            4,
+            "not a valid regular expression",
+        ),
         ("probes:\n  - id: a\n    prompt: x\n    samples: 0\n", "probes[0].samples", 4, ">= 1"),
         ("probes:\n  - id: a\n    prompt: x\n    samples: true\n", "probes[0].samples", 4, ">= 1"),
         (

@@ -6,12 +6,14 @@ Probes are built directly from the model (no loader), as the runner receives the
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Any
 
 import pytest
 
 from monitor.probes.model import Check, Message, Probe, ResponseFormat
 from monitor.validation import FormatKind, Judgement, OutputLimits, judge
+from monitor.validation.checks import TimedOut, bounded_search, compile_regex
 
 _versions = itertools.count()
 
@@ -340,6 +342,63 @@ def test_regex_on_field_and_on_raw_text() -> None:
     ]
     fenced = judge(probe, '```json\n{"name": "acme", "flag": false, "n": 12}\n```')
     assert fenced.checks == [False, False, False, False]
+
+
+# Probe regexes run on the `regex` package (for its timeout) in VERSION0 mode; these are the
+# kinds of `re` syntax probe files use, each of which must find the same match as `re` did.
+RE_COMPATIBLE = [
+    (r"^\{", GOOD),
+    (r"^[A-Z][a-z]+$", "Acme"),
+    (r"^\d+\.5$", "12.5"),
+    (r"\[(Yes|No)\]", "so: [No] wait [Yes]"),
+    (r"\[(?:Yes|No)\]", "ok [Yes]"),
+    (r"(yes)|(no)", "no"),
+    (r"answer: (\S+)", "the answer: 42.0\n"),
+    (r"(?i)^paris$", "PARIS"),
+    (r"(?m)^b$", "a\nb\nc"),
+    (r"(?s)a.c", "a\nc"),
+    (r"(?x) \d+ \s* (?# a comment ) USD", "total 12 USD"),
+    (r"(?P<word>\w+) (?P=word)", "it is is so"),
+    (r"(?<=\$)\d+(?!\d)", "cost $1234"),
+    (r"\bcat\b", "concat cat"),
+    (r"^\w+$", "café"),  # \w is Unicode for str patterns, as in re
+    (r"\d", "٣"),  # so is \d (an Arabic-Indic digit)
+    (r"(?a)\w+", "café"),
+    (r"[^\W\d_]+", "__abc123"),
+    (r"a{2,3}?", "aaaa"),
+    (r"(?>a+)b", "aaab"),  # atomic groups and possessive quantifiers: re 3.11
+    (r"a++b", "aab"),
+    (r"\Aab\Z", "ab"),
+    (r"\N{EM DASH}", "a—b"),
+    (r"(a)|b", "b"),  # a group that did not take part
+    (r"x*", "abc"),  # an empty match at 0
+    (r"^$", ""),
+    (r"\\", "a\\b"),
+    (r"[\]-]+", "a]-]b"),
+    (r"\u00e9|\x41", "A"),
+]
+
+
+@pytest.mark.parametrize(("pattern", "subject"), RE_COMPATIBLE)
+def test_probe_regexes_match_exactly_like_re(pattern: str, subject: str) -> None:
+    expected = re.search(pattern, subject)
+    got = bounded_search(compile_regex(pattern), subject, 1.0)
+    assert expected is not None, "each case is meant to match"
+    assert got is not None and not isinstance(got, TimedOut)
+    assert (got.span(), got.group(0), got.groups()) == (
+        expected.span(),
+        expected.group(0),
+        expected.groups(),
+    )
+    assert compile_regex(pattern).groups == re.compile(pattern).groups
+
+
+@pytest.mark.parametrize(
+    ("pattern", "subject"), [(r"^\d+$", "12a"), (r"(?i)x", "y"), (r"a\Z", "a\n")]
+)
+def test_probe_regexes_miss_like_re(pattern: str, subject: str) -> None:
+    assert re.search(pattern, subject) is None
+    assert bounded_search(compile_regex(pattern), subject, 1.0) is None
 
 
 def test_raw_text_regex_runs_on_the_text_as_received() -> None:

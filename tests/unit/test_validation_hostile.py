@@ -1,13 +1,22 @@
-"""Hostile output is judged or rejected, never crashes judge(). No timing assertions here:
-each case would take seconds (or recurse out) if a bound were missing, which shows up as a
-slow or failing run rather than as a flaky threshold."""
+"""Hostile output is judged or rejected, never crashes judge(). No timing assertions here,
+except for regex timeouts (at the end): each case would take seconds (or recurse out) if a
+bound were missing, which shows up as a slow or failing run rather than as a flaky threshold.
+The regex cases assert a wall-time bound 20 times the timeout, as without the timeout they
+would run for hours."""
 
 from __future__ import annotations
 
-import pytest
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import pytest
+from sqlalchemy import create_engine
+
+from monitor.providers.base import ProviderResponse
+from monitor.runner import Runner
 from monitor.validation import FormatKind, Judgement, OutputLimits, judge
-from tests.unit.test_validation import INVOICE_SCHEMA, check, make_probe
+from tests.unit.test_validation import INVOICE_SCHEMA, check, invoice_probe, make_probe
 
 ARRAY_OF_ANYTHING = {"type": "array"}
 
@@ -187,3 +196,125 @@ def test_text_probe_hostile() -> None:
     for text in ["[" * 10_000 + "1" + "]" * 10_000, "\x00[1]\udc80", "[" + "9" * 10_000 + "]"]:
         assert_storable(judge(probe, text))
     assert judge(probe, "[" + "9" * 10_000 + "]").checks == [False]
+
+
+# --- regexes that backtrack catastrophically -------------------------------------------------
+
+# `^(a|aa)+$` tries every way to split the a's before failing at the "b": about 1.6^n steps,
+# hours for Python's `re` at n = 60. (The classic `^(a+)+$` is no test: the `regex` engine
+# answers that one at once.)
+CATASTROPHIC = r"^(a|aa)+$"
+EVIL = "a" * 60 + "b"
+TIMED_OUT = "regex timed out after 100 ms"
+
+
+@contextmanager
+def returns_within(seconds: float) -> Iterator[None]:
+    start = time.monotonic()
+    yield
+    elapsed = time.monotonic() - start
+    assert elapsed < seconds, f"took {elapsed:.2f} s"
+
+
+def test_raw_text_regex_times_out_on_unparsed_output() -> None:
+    with returns_within(2):
+        result = judge(invoice_probe(check(0, regex=CATASTROPHIC)), EVIL)
+    assert (result.verdict, result.parsed, result.format_kind) == (
+        "fail",
+        False,
+        FormatKind.NOT_JSON,
+    )
+    assert result.checks == [False]  # not met, not "not evaluable"
+    assert result.reason == f"not JSON; check 1 failed: raw text ~ /{CATASTROPHIC}/ ({TIMED_OUT})"
+
+
+def test_field_regex_times_out_and_is_named_past_the_cap_on_problems() -> None:
+    probe = invoice_probe(
+        check(0, field="total", equals=1),
+        check(1, field="currency", equals="EUR"),
+        check(2, field="note", regex=CATASTROPHIC),
+        check(3, field="note", regex="^a"),
+    )
+    with returns_within(2):
+        result = judge(probe, f'{{"total": 2, "currency": "USD", "note": "{EVIL}"}}')
+    assert (result.verdict, result.parsed, result.schema_valid) == ("fail", True, True)
+    assert result.checks == [False, False, False, True]  # later checks still run
+    assert result.reason == (
+        "check 1 failed: total == 1; check 2 failed: currency == 'EUR'; "
+        f"check 3 failed: note ~ /{CATASTROPHIC}/ ({TIMED_OUT})"
+    )
+
+
+def test_text_probe_check_times_out() -> None:
+    probe = make_probe(
+        response_format="text", extract=r"answer: (\w+)", expect=(check(0, regex=CATASTROPHIC),)
+    )
+    with returns_within(2):
+        result = judge(probe, f"answer: {EVIL}")
+    assert (result.verdict, result.parsed, result.answer, result.checks) == (
+        "fail",
+        True,
+        EVIL,
+        [False],
+    )
+    assert result.reason == f"check 1 failed: raw text ~ /{CATASTROPHIC}/ ({TIMED_OUT})"
+
+
+def test_text_probe_extract_times_out_like_no_match() -> None:
+    extract = r"^((a|aa)+)$"
+    probe = make_probe(response_format="text", extract=extract, expect=(check(0, equals="a"),))
+    with returns_within(2):
+        result = judge(probe, EVIL)
+    assert (result.verdict, result.parsed, result.answer, result.checks) == (
+        "fail",
+        False,
+        None,
+        [None],  # no answer: the checks cannot be evaluated
+    )
+    assert result.format_kind is FormatKind.TEXT
+    assert result.reason == f"extract /{extract}/ timed out after 100 ms"
+
+
+def test_the_timeout_is_a_limit() -> None:
+    probe = invoice_probe(check(0, regex=CATASTROPHIC))
+    with returns_within(1):
+        result = judge(probe, EVIL, limits=OutputLimits(regex_timeout=0.02))
+    assert result.reason is not None and result.reason.endswith("(regex timed out after 20 ms)")
+    # The same pattern on a harmless output needs no time at all.
+    assert judge(probe, "a" * 60, limits=OutputLimits(regex_timeout=0.02)).checks == [True]
+
+
+def test_every_timed_out_check_costs_one_timeout_at_most() -> None:
+    probe = invoice_probe(*(check(i, regex=CATASTROPHIC) for i in range(5)))
+    with returns_within(5 * 0.1 * 20):
+        result = judge(probe, EVIL)
+    assert result.checks == [False] * 5
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "ok"),
+    [
+        (r"^(a+)+$", EVIL, False),  # exponential in `re`, answered at once by `regex`
+        (r"(a|aa)+$", "a" * 150_000, True),  # only the first 20,000 characters are searched
+        (r"\[(Yes|No)\]", "[" * 20_000, False),
+    ],
+)
+def test_hostile_but_answerable_patterns_give_the_right_answer(
+    pattern: str, text: str, ok: bool
+) -> None:
+    probe = make_probe(response_format="text", extract=None, expect=(check(0, regex=pattern),))
+    with returns_within(2):
+        result = judge(probe, text)
+    assert result.checks == [ok]
+    assert "timed out" not in (result.reason or "")
+
+
+async def test_a_timed_out_check_is_a_stored_fail_not_a_provider_error() -> None:
+    runner = Runner(create_engine("sqlite://"))  # no identity to store: the engine is unused
+    probe = make_probe(response_format="text", extract=None, expect=(check(0, regex=CATASTROPHIC),))
+    with returns_within(2):
+        row = await runner._row(ProviderResponse(text=EVIL), probe, 1, 1, 1, 0, {})
+    assert row["verdict"] == "fail"
+    assert "error_class" not in row and "error_message" not in row
+    assert row["checks"] == [False]
+    assert row["reason"] == f"check 1 failed: raw text ~ /{CATASTROPHIC}/ ({TIMED_OUT})"
