@@ -54,11 +54,12 @@ def _judge_json(
         timeouts: list[str] = []
         for check in compiled.checks:
             raw = check.raw_text_only(raw_head, limits.regex_timeout)
-            raw_checks.append(False if isinstance(raw, TimedOut) else raw)
             if isinstance(raw, TimedOut):
                 # The parse problem is the reason; a timeout is named too, or it would be
                 # invisible in the stored result (checks only says False).
                 timeouts.append(_failed(check.position, check.description, raw))
+                raw = False
+            raw_checks.append(raw)
         return Judgement(
             verdict="fail",
             format_kind=found.kind,
