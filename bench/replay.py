@@ -5,6 +5,9 @@ alternating rounds:
   - bare:   an httpx.AsyncClient loop sending the same 1,000 chat-completion requests at
             concurrency 16 and parsing each JSON body (the least any client must do), timed
             inside this process;
+  - ours:   the same loop on driftmon's pooled transport (monitor/providers/transport.py),
+            which checks idle connections more cheaply than stock httpx: it shows how much of
+            the runner's time is transport and how much is judging and storing;
   - script: the same loop as a program of its own, timed from outside (interpreter start and
             the httpx import included, as for the command);
   - runner: driftmon's Runner in-process (send, judge against the schema, store every result
@@ -115,9 +118,18 @@ def build_requests(config_path: Path) -> list[dict[str, object]]:
     return bodies
 
 
-async def bare_loop(url: str, bodies: list[dict[str, object]], concurrency: int) -> float:
+async def bare_loop(
+    url: str, bodies: list[dict[str, object]], concurrency: int, our_transport: bool = False
+) -> float:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+    if our_transport:  # driftmon's pooled transport (monitor/providers/transport.py)
+        from monitor.providers.transport import pooled_transport
+        from monitor.replay import tls_context
+
+        client = httpx.AsyncClient(timeout=30, transport=pooled_transport(tls_context(), limits))
+    else:
+        client = httpx.AsyncClient(timeout=30, limits=limits)
+    async with client:
         gate = asyncio.Semaphore(concurrency)
 
         async def one(body: dict[str, object]) -> None:
@@ -204,9 +216,12 @@ def main() -> None:
             asyncio.run(bare_loop(url, bodies[:100], args.concurrency))  # warm-up
             for _ in range(BASELINE_RUNS):  # the baseline each timed command is compared with
                 asyncio.run(runner_once(config, f"sqlite:///{folder}/bench.db"))
-            times: dict[str, list[float]] = {"bare": [], "script": [], "runner": [], "cli": []}
+            times: dict[str, list[float]] = {
+                "bare": [], "ours": [], "script": [], "runner": [], "cli": []
+            }  # fmt: skip
             for _ in range(args.rounds):
                 times["bare"].append(asyncio.run(bare_loop(url, bodies, args.concurrency)))
+                times["ours"].append(asyncio.run(bare_loop(url, bodies, args.concurrency, True)))
                 times["script"].append(script_once(url, bodies_file, args.concurrency))
                 elapsed, stored = asyncio.run(runner_once(config, f"sqlite:///{folder}/bench.db"))
                 assert stored == len(bodies), f"runner stored {stored} of {len(bodies)}"
@@ -222,16 +237,17 @@ def main() -> None:
         f"{len(bodies)} calls, concurrency {args.concurrency}, {args.rounds} rounds "
         "(median wall time; simulator at zero latency in its own process)"
     )
-    print(f"{'':32}{'seconds':>9}{'calls/s':>9}{'vs bare':>9}")
+    print(f"{'':33}{'seconds':>9}{'calls/s':>9}{'vs bare':>9}")
     labels = {
         "bare": "bare httpx loop",
+        "ours": "bare loop, driftmon's transport",
         "runner": "driftmon runner (stores all)",
         "script": "bare httpx script incl. startup",
         "cli": "`driftmon run` incl. startup",
     }
     for key, label in labels.items():
         print(
-            f"{label:32}{median[key]:9.2f}{len(bodies) / median[key]:9.0f}"
+            f"{label:33}{median[key]:9.2f}{len(bodies) / median[key]:9.0f}"
             f"{median[key] / median['bare']:8.2f}x"
         )
     runner = median["runner"] / median["bare"]

@@ -18,6 +18,7 @@ from monitor.config import LoadedConfig, ResolvedTarget
 from monitor.durations import parse_duration
 from monitor.errors import ConfigError, UsageError
 from monitor.probes.model import ProbeSet
+from monitor.providers.transport import pooled_transport
 from monitor.runner import Runner, RunOutcome
 from monitor.validation import OutputLimits
 
@@ -79,12 +80,11 @@ def tls_context() -> ssl.SSLContext:
 
 def make_client(target: ResolvedTarget) -> httpx.AsyncClient:
     """One pooled client per target, sized to its concurrency."""
+    limits = httpx.Limits(
+        max_connections=target.concurrency, max_keepalive_connections=target.concurrency
+    )
     return httpx.AsyncClient(
-        verify=tls_context(),
-        timeout=httpx.Timeout(target.timeout),
-        limits=httpx.Limits(
-            max_connections=target.concurrency, max_keepalive_connections=target.concurrency
-        ),
+        transport=pooled_transport(tls_context(), limits), timeout=httpx.Timeout(target.timeout)
     )
 
 

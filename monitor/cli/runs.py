@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -11,11 +12,13 @@ import click
 from monitor.cli.context import AppContext
 from monitor.cli.drift import EXIT_DRIFT, record_json, summary_line
 from monitor.cli.output import fmt_rate, print_json
+from monitor.cli.startup import kept_for_the_command
 
 if TYPE_CHECKING:
+    from monitor.drift.engine import Evaluator
     from monitor.drift.queries import EvaluationRecord
     from monitor.replay import Job
-    from monitor.runner import RunOutcome
+    from monitor.runner import Runner, RunOutcome
 
 
 @click.command("run")
@@ -41,33 +44,23 @@ def run_command(
     next run of the same probes: only missing samples are sent and nothing is stored twice.
     Each complete run is compared with its baseline (built from the first complete runs).
     """
-    from monitor.replay import run_jobs, runner_for, select_jobs
+    with kept_for_the_command():
+        from monitor.replay import runner_for, select_jobs
 
-    jobs = select_jobs(app.config, app.probe_sets, target=target, probe_set=probe_set,
-                       check_secrets=not dry_run)  # fmt: skip
+        jobs = select_jobs(app.config, app.probe_sets, target=target, probe_set=probe_set,
+                           check_secrets=not dry_run)  # fmt: skip
+        if not dry_run:
+            runner = runner_for(app.config, app.engine())
     if dry_run:
         _dry_run(app, jobs, samples, as_json)
         return
-    runner = runner_for(app.config, app.engine())
     interactive = sys.stderr.isatty() and not as_json
-
-    if interactive:
-        from rich.progress import Progress, TaskID
-
-        with Progress(transient=True) as bar:
-            tasks: dict[str, TaskID] = {}
-
-            def progress(job: Job, done: int, total: int) -> None:
-                key = f"{job.target.name}/{job.probe_set.name}"
-                if key not in tasks:
-                    tasks[key] = bar.add_task(key, total=total)
-                bar.update(tasks[key], completed=done)
-
-            outcomes = asyncio.run(run_jobs(runner, jobs, samples=samples, progress=progress))
-    else:
-        outcomes = asyncio.run(run_jobs(runner, jobs, samples=samples))
-
-    drift, failed = _evaluate(app, [o.id for o in outcomes if o.status == "complete"])
+    with ExitStack() as stack:
+        evaluator = _prestart_statistics(app, jobs, stack)
+        outcomes = _replay(runner, jobs, samples, interactive)
+        drift, failed = _evaluate(
+            app, [o.id for o in outcomes if o.status == "complete"], evaluator
+        )
     from monitor.cli.alerts import deliver_queued
 
     delivery = deliver_queued(app)  # what this run decided to say, now rather than later
@@ -87,6 +80,42 @@ def run_command(
         context.exit(1)  # the results are stored; the drift statistics could not be computed
     if fail_on_drift and any(r is not None and r.drifted for r in drift.values()):
         context.exit(EXIT_DRIFT)
+
+
+def _replay(
+    runner: Runner, jobs: list[Job], samples: int | None, interactive: bool
+) -> list[RunOutcome]:
+    from monitor.replay import run_jobs
+
+    if not interactive:
+        return asyncio.run(run_jobs(runner, jobs, samples=samples))
+    from rich.progress import Progress, TaskID
+
+    with Progress(transient=True) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(job: Job, done: int, total: int) -> None:
+            key = f"{job.target.name}/{job.probe_set.name}"
+            if key not in tasks:
+                tasks[key] = bar.add_task(key, total=total)
+            bar.update(tasks[key], completed=done)
+
+        return asyncio.run(run_jobs(runner, jobs, samples=samples, progress=progress))
+
+
+def _prestart_statistics(app: AppContext, jobs: list[Job], stack: ExitStack) -> Evaluator | None:
+    """A child that loads the statistics while the requests run, when some run will be
+    compared with a complete baseline; None (evaluate in this process, if ever) otherwise."""
+    from monitor.daemon.stats_worker import PrestartedEvaluator
+    from monitor.drift.engine import baseline_ready
+
+    drift = app.config.settings.drift
+    if not any(baseline_ready(app.engine(), j.target.name, j.probe_set.name, drift) for j in jobs):
+        return None
+    try:
+        return stack.enter_context(PrestartedEvaluator())
+    except OSError:  # no process to spare (limits): the statistics load here, after the run
+        return None
 
 
 def _dry_run(app: AppContext, jobs: list[Job], samples: int | None, as_json: bool) -> None:
@@ -117,7 +146,7 @@ def _dry_run(app: AppContext, jobs: list[Job], samples: int | None, as_json: boo
 
 
 def _evaluate(
-    app: AppContext, run_ids: list[int]
+    app: AppContext, run_ids: list[int], evaluator: Evaluator | None
 ) -> tuple[dict[int, EvaluationRecord | None], bool]:
     """Drift and alerts for each complete run. A failure is reported and does not hide the
     other runs."""
@@ -130,7 +159,7 @@ def _evaluate(
     for run_id in run_ids:
         try:
             records[run_id] = evaluate_with_alerts(
-                app.engine(), run_id, app.config.settings.drift, policy
+                app.engine(), run_id, app.config.settings.drift, policy, evaluator=evaluator
             )
         except Exception as exc:  # any bug or database error in one evaluation, reported
             click.echo(

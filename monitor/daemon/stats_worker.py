@@ -7,14 +7,23 @@ database access there) that exits as soon as no evaluation is waiting, and the d
 footprint stays small for the months it runs. The price: about a second of CPU to start the
 child for each burst of evaluations, and a child of about 120 MB while it lives
 (bench/soak.py measures both).
+
+`driftmon run` uses a child too, for time rather than memory: `PrestartedEvaluator` starts it
+before the requests go out, so scipy's import (about a second) overlaps the run instead of
+following it (bench/replay.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import os
+import signal
 import threading
+import traceback
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing.connection import Connection
 
 from monitor.drift.model import Evaluation, Observation
 from monitor.drift.settings import DriftConfig
@@ -29,6 +38,83 @@ def _evaluate(
     from monitor.drift.evaluate import evaluate
 
     return evaluate(baseline, current, config, previous_streaks=dict(streaks))
+
+
+def _serve_evaluations(conn: Connection) -> None:
+    """The child of a `PrestartedEvaluator`: load the statistics, then evaluate what arrives
+    until the parent closes its end."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    # The statistics load while the parent sends requests; under contention the parent and
+    # its network work come first (an evaluation waits for the run anyway).
+    with contextlib.suppress(OSError):
+        os.nice(10)
+    from monitor.drift.evaluate import evaluate
+
+    while True:
+        try:
+            baseline, current, config, streaks = conn.recv()
+        except EOFError:
+            # Nothing is buffered or open here: leave without tearing down the interpreter
+            # (scipy's modules take about a quarter of a second to dismantle).
+            os._exit(0)
+        try:
+            reply: tuple[bool, object] = (
+                True,
+                evaluate(baseline, current, config, previous_streaks=streaks),
+            )
+        except Exception:
+            reply = (False, traceback.format_exc())
+        conn.send(reply)
+
+
+class StatisticsProcessError(RuntimeError):
+    """The statistics child failed or died; the message carries its traceback."""
+
+
+class PrestartedEvaluator:
+    """An `monitor.drift.engine.Evaluator` for one command: its child starts at once and loads
+    scipy while the command does its other work (a run's requests, which leave a core idle or
+    wait on the network), so the evaluations that follow do not wait for the import (about a
+    second). Used as a context manager; the child exits with it."""
+
+    def __init__(self) -> None:
+        # spawn, not fork: the command has threads and open database connections.
+        context = multiprocessing.get_context("spawn")
+        self._conn, child_end = context.Pipe()
+        self._process = context.Process(
+            target=_serve_evaluations, args=(child_end,), name="driftmon-statistics", daemon=True
+        )
+        self._process.start()
+        child_end.close()
+
+    def __enter__(self) -> PrestartedEvaluator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._conn.close()  # the child sees the end of its input and exits
+        self._process.join(timeout=5)
+        if self._process.exitcode is None:
+            self._process.kill()
+            self._process.join()
+
+    def __call__(
+        self,
+        baseline: Sequence[Observation],
+        current: Sequence[Observation],
+        config: DriftConfig,
+        streaks: Mapping[str, int],
+    ) -> Evaluation:
+        try:
+            self._conn.send((list(baseline), list(current), config, dict(streaks)))
+            ok, value = self._conn.recv()
+        except (EOFError, OSError) as exc:
+            code = self._process.exitcode
+            message = f"the statistics process ended (exit code {code})"
+            raise StatisticsProcessError(message) from exc
+        if not ok:
+            raise StatisticsProcessError(f"in the statistics process:\n{value}")
+        assert isinstance(value, Evaluation)
+        return value
 
 
 class SubprocessEvaluator:

@@ -210,6 +210,21 @@ def first_baseline(runs: Sequence[Run], wanted: int) -> tuple[list[Run] | None, 
     return None, len(streak)
 
 
+def baseline_ready(engine: Engine, target: str, probe_set: str, config: DriftConfig) -> bool:
+    """Whether the next complete run of (target, set) will be compared with a baseline, so
+    its evaluation needs the statistics (not while the baseline is still being built)."""
+    with Session(engine) as s:
+        target_id = s.execute(
+            select(col(Target.id)).where(col(Target.name) == target)
+        ).scalar_one_or_none()
+        if target_id is None:
+            return False
+        if active_baseline(s, target_id, probe_set) is not None:
+            return True
+        runs = complete_runs(s, target_id, probe_set)
+    return first_baseline(runs, config.baseline_runs)[0] is not None
+
+
 def _baseline_for(
     engine: Engine, run: Run, config: DriftConfig, target: str
 ) -> Baseline | EvaluationRecord | None:

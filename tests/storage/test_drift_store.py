@@ -13,7 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from monitor.drift.engine import accept_baseline, evaluate_run
+from monitor.daemon.stats_worker import PrestartedEvaluator
+from monitor.drift.engine import accept_baseline, baseline_ready, evaluate_run
 from monitor.drift.queries import baselines, latest_evaluations
 from monitor.drift.settings import DriftConfig
 from monitor.errors import UsageError
@@ -317,3 +318,38 @@ def test_database_allows_one_active_baseline_per_target_and_set(world: World) ->
         s.add(Baseline(**row, source="auto", active=False))
     with pytest.raises(IntegrityError), session_scope(world.engine) as s:
         s.add(Baseline(**row, source="accepted", active=True))
+
+
+def test_baseline_ready_says_when_the_next_run_will_need_the_statistics(world: World) -> None:
+    # `driftmon run` starts loading scipy in a child process only when this is true.
+    ready = lambda: baseline_ready(world.engine, "sim", world.probe_set, CONFIG)  # noqa: E731
+    assert not baseline_ready(world.engine, "no-such-target", world.probe_set, CONFIG)
+    assert not ready()
+    a, b = world.identity("m", "fp_a"), world.identity("m", "fp_b")
+    world.run(a)
+    world.run(a, status="partial")  # not complete: never part of a baseline
+    world.run(b)  # a new identity starts the streak again
+    world.run(b)
+    assert not ready()
+    world.run(b)  # three complete runs under one identity: the next run is compared
+    assert ready()
+    assert not baseline_ready(world.engine, "sim", "another-set", CONFIG)
+
+
+def test_the_prestarted_child_gives_the_in_process_verdicts(engine: Engine) -> None:
+    here, there = World(engine, "here"), World(engine, "there")
+    for w in (here, there):
+        w.rng = random.Random(11)  # the same results in both sets
+    a, b = here.identity("m", "fp"), there.identity("m", "fp")
+    for _ in range(3):
+        evaluate_run(engine, here.run(a), CONFIG)
+        evaluate_run(engine, there.run(b), CONFIG)
+    in_process = evaluate_run(engine, here.run(a, fail_rate=0.3), CONFIG)
+    with PrestartedEvaluator() as child:
+        record = evaluate_run(engine, there.run(b, fail_rate=0.3), CONFIG, evaluator=child)
+    assert in_process is not None and record is not None
+    assert record.status == in_process.status == "evaluated"
+    assert verdict(record, "pass_rate").p_value < 1e-3  # a real change, not an empty result
+    assert [(v.metric, v.state, v.p_value) for v in record.verdicts] == [
+        (v.metric, v.state, v.p_value) for v in in_process.verdicts
+    ]
