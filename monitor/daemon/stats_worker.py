@@ -86,16 +86,28 @@ class PrestartedEvaluator:
         )
         self._process.start()
         child_end.close()
+        self._asked = False
 
     def __enter__(self) -> PrestartedEvaluator:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._conn.closed:
+            return
+        if not self._asked:  # perhaps still importing: an interrupted or failed run
+            self.stop()
+            return
         self._conn.close()  # the child sees the end of its input and exits
         self._process.join(timeout=5)
         if self._process.exitcode is None:
             self._process.kill()
             self._process.join()
+
+    def stop(self) -> None:
+        """End the child now, mid-import if need be: no evaluation will be asked of it."""
+        self._conn.close()
+        self._process.kill()
+        self._process.join()
 
     def __call__(
         self,
@@ -104,6 +116,7 @@ class PrestartedEvaluator:
         config: DriftConfig,
         streaks: Mapping[str, int],
     ) -> Evaluation:
+        self._asked = True
         try:
             self._conn.send((list(baseline), list(current), config, dict(streaks)))
             ok, value = self._conn.recv()

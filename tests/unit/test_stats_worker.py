@@ -42,3 +42,11 @@ def test_the_child_exits_by_itself_once_the_command_is_done() -> None:
     child(SAMPLE, SAMPLE, DriftConfig(), {})
     child.__exit__(None, None, None)
     assert child._process.exitcode == 0  # it left on its own; a kill would show as -9
+
+
+def test_a_child_never_asked_is_stopped_not_waited_for() -> None:
+    # An interrupted run leaves before any evaluation: the child may still be importing scipy,
+    # and the command must not wait for that.
+    child = PrestartedEvaluator()
+    child.__exit__(None, None, None)
+    assert child._process.exitcode == -signal.SIGKILL
