@@ -1,5 +1,6 @@
-"""driftmon's pooled transport over real loopback sockets: httpx really uses it, and an idle
-connection the server closed is noticed and replaced, as with stock httpx."""
+"""driftmon's pooled transport over real loopback sockets: httpx really uses it; an idle
+connection the server closed is noticed and replaced; the linear pool keeps httpcore's limits
+(connections, keep-alive) and its handling of queued requests and other origins."""
 
 from __future__ import annotations
 
@@ -34,14 +35,20 @@ class Server:
     """HTTP/1.1 on 127.0.0.1 that answers keep-alive, and with `hang_up` closes each
     connection right after its response without saying so (as servers do on idle timeouts)."""
 
-    def __init__(self, hang_up: bool) -> None:
+    def __init__(self, hang_up: bool = False, delay: float = 0.0) -> None:
         self.hang_up = hang_up
+        self.delay = delay
         self.connections = 0
+        self.open = 0
+        self.most_open = 0
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        self.open += 1
+        self.most_open = max(self.most_open, self.open)
         try:
             while await reader.readuntil(b"\r\n\r\n"):
+                await asyncio.sleep(self.delay)
                 writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
                              b"content-length: %d\r\n\r\n%s" % (len(BODY), BODY))  # fmt: skip
                 await writer.drain()
@@ -49,6 +56,7 @@ class Server:
                     break
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
+        self.open -= 1
         writer.close()
 
 
@@ -99,3 +107,56 @@ def test_without_the_check_the_dead_connection_would_be_reused(
     monkeypatch.setattr(transport, "socket_readable", lambda sock: False)
     with pytest.raises(httpx.TransportError):
         asyncio.run(two_requests(hang_up=True))
+
+
+def client(connections: int, keepalive: int | None = None) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=keepalive)
+    return httpx.AsyncClient(transport=pooled_transport(tls_context(), limits))
+
+
+def test_requests_beyond_the_pool_wait_for_a_connection_and_all_succeed() -> None:
+    async def scenario() -> tuple[list[int], Server]:
+        server = Server(delay=0.002)
+        listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}/"
+        async with listener, client(4) as c:
+            replies = await asyncio.gather(*(c.get(url) for _ in range(200)))
+        return [r.status_code for r in replies], server
+
+    statuses, server = asyncio.run(scenario())
+    assert statuses == [200] * 200
+    assert server.connections == server.most_open == 4  # the limit held, and was reused
+
+
+def test_an_idle_connection_to_another_origin_makes_room_when_the_pool_is_full() -> None:
+    async def scenario() -> tuple[Server, Server]:
+        first, second = Server(), Server()
+        a = await asyncio.start_server(first.handle, "127.0.0.1", 0)
+        b = await asyncio.start_server(second.handle, "127.0.0.1", 0)
+        async with a, b, client(1) as c:
+            for listener in (a, b, a):
+                port = listener.sockets[0].getsockname()[1]
+                assert (await c.get(f"http://127.0.0.1:{port}/")).status_code == 200
+                await asyncio.sleep(0.05)  # the closing reaches the server
+        return first, second
+
+    first, second = asyncio.run(scenario())
+    # One connection at a time: each origin change closed the idle one and opened another.
+    assert (first.connections, second.connections) == (2, 1)
+    assert first.most_open == second.most_open == 1
+
+
+def test_idle_connections_beyond_the_keepalive_limit_are_closed() -> None:
+    async def scenario() -> tuple[int, Server]:
+        server = Server(delay=0.05)
+        listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}/"
+        async with listener, client(4, keepalive=1) as c:
+            await asyncio.gather(*(c.get(url) for _ in range(4)))  # four connections
+            await c.get(url)  # the next pass closes the three surplus idle ones
+            await asyncio.sleep(0.05)
+            pooled = len(c._transport._pool.connections)  # type: ignore[attr-defined]
+        return pooled, server
+
+    pooled, server = asyncio.run(scenario())
+    assert server.most_open == 4 and pooled == 1 and server.open <= 1
