@@ -14,7 +14,8 @@ alternating rounds:
             in SQLite with synchronous=FULL);
   - cli:    the `driftmon run` command as a user runs it (process start, imports, loading the
             probes, and the drift evaluation that follows every run once a baseline exists).
-Prints the median wall time of each and the ratios to the bare loop. Goals: the runner within
+Prints the median wall time of each and the ratios to the bare loop, then where the time of one
+more `driftmon run` goes (its steps timed inside the process). Goals: the runner within
 1.25x the bare loop, and the command within 1.25x the bare script (each beside its like, run
 back to back in every round; the goal is the median of the per-round ratios, since the wall
 times of a shared 2-core machine drift by tens of percent from minute to minute).
@@ -193,9 +194,74 @@ def cli_once(config_path: Path) -> tuple[float, int]:
     return elapsed, run["results"]
 
 
+PHASES = (
+    ("_prestart_statistics", "baseline check, statistics child started"),
+    ("_replay", "requests, judging, storing"),
+    ("_evaluate", "drift evaluation"),
+)
+
+
+def phases_child(config_path: str) -> None:
+    """`driftmon run` in this process, its steps timed: marks (wall-clock times, so that the
+    parent can place them from its own start) go to stderr as JSON."""
+    import monitor.cli.runs as runs
+    from monitor.cli.main import main as driftmon
+
+    marks: list[tuple[str, float, float]] = []
+
+    def timed(name: str) -> None:
+        step = getattr(runs, name)
+
+        def wrapper(*args: object, **kwargs: object) -> object:
+            begin = time.time()
+            try:
+                return step(*args, **kwargs)
+            finally:
+                marks.append((name, begin, time.time()))
+
+        setattr(runs, name, wrapper)
+
+    for name, _label in PHASES:
+        timed(name)
+    sys.argv = ["driftmon", "--config", config_path, "run", "--json"]
+    try:
+        driftmon()
+    except SystemExit:
+        pass
+    finally:
+        print(json.dumps(marks), file=sys.stderr)
+
+
+def cli_phases(config_path: Path) -> str:
+    """One more `driftmon run`, and where its time goes."""
+    start = time.time()
+    done = subprocess.run(
+        [sys.executable, __file__, "--phases-child", str(config_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    total = time.time() - start
+    marks = {
+        name: (begin - start, end - start)
+        for name, begin, end in json.loads(done.stderr.splitlines()[-1])
+    }
+    first = marks[PHASES[0][0]][0]
+    last = marks[PHASES[-1][0]][1]
+    rows = [("start-up: interpreter, imports, config, probes", first)]
+    rows += [(label, marks[name][1] - marks[name][0]) for name, label in PHASES]
+    rows += [("alerts, output, exit", total - last), ("total", total)]
+    lines = ["one more `driftmon run`, timed inside (seconds):"]
+    lines += [f"  {label:48}{seconds:6.2f}" for label, seconds in rows]
+    return "\n".join(lines)
+
+
 def main() -> None:
     if sys.argv[1:2] == ["--bare-child"]:
         bare_child(*sys.argv[2:5])
+        return
+    if sys.argv[1:2] == ["--phases-child"]:
+        phases_child(sys.argv[2])
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1000)
@@ -233,6 +299,7 @@ def main() -> None:
                 assert stored == len(bodies), f"cli stored {stored} of {len(bodies)}"
                 times["cli"].append(elapsed)
                 times["ours"].append(asyncio.run(bare_loop(url, bodies, args.concurrency, True)))
+            phases = cli_phases(config)  # printed after the table
     finally:
         proc.terminate()
         proc.wait(10)
@@ -264,6 +331,7 @@ def main() -> None:
         met = met and ratio <= 1.25
         print(f"goal {name} <= 1.25x {against}: {'met' if ratio <= 1.25 else 'NOT met'} "
               f"({ratio:.2f}x, median of rounds {ratios[0]:.2f}-{ratios[-1]:.2f})")  # fmt: skip
+    print(phases)
     raise SystemExit(0 if met else 1)
 
 
