@@ -10,6 +10,7 @@ import functools
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.request import getproxies
 
 import httpx
 from sqlalchemy import Engine
@@ -79,13 +80,22 @@ def tls_context() -> ssl.SSLContext:
 
 
 def make_client(target: ResolvedTarget) -> httpx.AsyncClient:
-    """One pooled client per target, sized to its concurrency."""
+    """One pooled client per target, sized to its concurrency, on driftmon's transport (see
+    monitor/providers/transport.py) unless the environment names a proxy."""
     limits = httpx.Limits(
         max_connections=target.concurrency, max_keepalive_connections=target.concurrency
     )
-    return httpx.AsyncClient(
-        transport=pooled_transport(tls_context(), limits), timeout=httpx.Timeout(target.timeout)
-    )
+    timeout = httpx.Timeout(target.timeout)
+    if _environment_proxies():
+        # httpx applies HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY only to a client on
+        # its own transport.
+        return httpx.AsyncClient(verify=tls_context(), limits=limits, timeout=timeout)
+    return httpx.AsyncClient(transport=pooled_transport(tls_context(), limits), timeout=timeout)
+
+
+def _environment_proxies() -> bool:
+    proxies = getproxies()
+    return any(proxies.get(scheme) for scheme in ("http", "https", "all"))
 
 
 def runner_for(config: LoadedConfig, engine: Engine) -> Runner:

@@ -160,3 +160,31 @@ def test_idle_connections_beyond_the_keepalive_limit_are_closed() -> None:
 
     pooled, server = asyncio.run(scenario())
     assert server.most_open == 4 and pooled == 1 and server.open <= 1
+
+
+def test_a_proxy_named_in_the_environment_is_still_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    # httpx applies HTTP(S)_PROXY only to clients on its own transport: make_client keeps them.
+    from types import SimpleNamespace
+    from typing import Any
+
+    from monitor.replay import make_client
+
+    seen: list[bytes] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append((await reader.readuntil(b"\r\n\r\n")).split(b"\r\n")[0])
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n%s" % (len(BODY), BODY))
+        await writer.drain()
+        writer.close()
+
+    async def scenario() -> int:
+        listener = await asyncio.start_server(proxy, "127.0.0.1", 0)
+        for name in ("NO_PROXY", "no_proxy", "http_proxy", "all_proxy", "ALL_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}")
+        target: Any = SimpleNamespace(concurrency=4, timeout=5.0)
+        async with listener, make_client(target) as c:
+            return (await c.get("http://provider.invalid/v1/models")).status_code
+
+    assert asyncio.run(scenario()) == 200
+    assert seen == [b"GET http://provider.invalid/v1/models HTTP/1.1"]
