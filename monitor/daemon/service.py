@@ -280,6 +280,11 @@ class Daemon:
         async def job() -> None:
             try:
                 await fn()
+            except asyncio.CancelledError:
+                if not self._stopping:
+                    raise
+                # The loop closes under a job still running at shutdown (a heartbeat in its
+                # thread): nothing failed, and APScheduler would log the cancel as an error.
             except Exception:
                 self.metrics.job_errors.labels(name).inc()
                 log.exception("periodic job %s failed", name, extra={"event": "job_error"})
