@@ -48,20 +48,17 @@ def _serve_evaluations(conn: Connection) -> None:
     # its network work come first (an evaluation waits for the run anyway).
     with contextlib.suppress(OSError):
         os.nice(10)
-    from monitor.drift.evaluate import evaluate
+    import monitor.drift.evaluate  # noqa: F401  (scipy: loaded now, before anything is asked)
 
     while True:
         try:
-            baseline, current, config, streaks = conn.recv()
+            job = conn.recv()
         except EOFError:
             # Nothing is buffered or open here: leave without tearing down the interpreter
             # (scipy's modules take about a quarter of a second to dismantle).
             os._exit(0)
         try:
-            reply: tuple[bool, object] = (
-                True,
-                evaluate(baseline, current, config, previous_streaks=streaks),
-            )
+            reply: tuple[bool, object] = (True, _evaluate(*job))
         except Exception:
             reply = (False, traceback.format_exc())
         conn.send(reply)
@@ -92,21 +89,12 @@ class PrestartedEvaluator:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._conn.closed:
-            return
-        if not self._asked:  # perhaps still importing: an interrupted or failed run
-            self.stop()
-            return
         self._conn.close()  # the child sees the end of its input and exits
-        self._process.join(timeout=5)
+        if self._asked:
+            self._process.join(timeout=5)
+        # Never asked, it may still be importing (an interrupted or failed run): not waited for.
         if self._process.exitcode is None:
             self._process.kill()
-            self._process.join()
-
-    def stop(self) -> None:
-        """End the child now, mid-import if need be: no evaluation will be asked of it."""
-        self._conn.close()
-        self._process.kill()
         self._process.join()
 
     def __call__(

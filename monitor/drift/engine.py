@@ -38,6 +38,7 @@ from monitor.drift.queries import (
     previous_streaks,
     record_of,
     stored_evaluation,
+    target_id_of,
 )
 from monitor.drift.settings import DriftConfig
 from monitor.errors import UsageError
@@ -214,9 +215,7 @@ def baseline_ready(engine: Engine, target: str, probe_set: str, config: DriftCon
     """Whether the next complete run of (target, set) will be compared with a baseline, so
     its evaluation needs the statistics (not while the baseline is still being built)."""
     with Session(engine) as s:
-        target_id = s.execute(
-            select(col(Target.id)).where(col(Target.name) == target)
-        ).scalar_one_or_none()
+        target_id = target_id_of(s, target)
         if target_id is None:
             return False
         if active_baseline(s, target_id, probe_set) is not None:
