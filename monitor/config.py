@@ -13,14 +13,25 @@ import contextlib
 import os
 import re
 import tomllib
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from monitor.drift.settings import DriftConfig
 from monitor.durations import parse_duration
 from monitor.errors import ConfigError
+from monitor.providers.params import REASONING_EFFORTS, TOKEN_CAP_PARAMS, unknown_param_problem
 
 CONFIG_ENV = "DRIFTMON_CONFIG"
 SEARCH_PATHS = (Path("driftmon.toml"), Path("config/driftmon.toml"))
@@ -68,6 +79,18 @@ def _secret(value: Any) -> Any:
     return value
 
 
+def _text_or_secret(value: Any) -> Any:
+    """A header or query value: literal text, or a secret reference resolved when sending."""
+    if isinstance(value, str | SecretRef):
+        return value
+    if isinstance(value, dict):
+        return SecretRef.model_validate(value)
+    raise ValueError('must be text or a secret reference { env = "NAME" } / { file = "PATH" }')
+
+
+TextOrSecret = Annotated[str | SecretRef, BeforeValidator(_text_or_secret)]
+
+
 def _duration(value: Any) -> Any:
     if value is not None:
         parse_duration(str(value))
@@ -93,6 +116,7 @@ class ScheduleFields(_Strict):
     concurrency: int | None = Field(default=None, ge=1, le=512)
     retries: int | None = Field(default=None, ge=0, le=10)
     params: dict[str, Any] | None = None
+    extra_body: dict[str, Any] | None = None  # merged into each request body, unchecked
     jitter: str | None = None  # scheduled runs start up to this much after their slot
     daily_calls: int | None = Field(default=None, ge=1)  # budget per target per UTC day
     daily_tokens: int | None = Field(default=None, ge=1)
@@ -117,13 +141,26 @@ class DefaultSettings(ScheduleFields):
 
 class TargetSettings(ScheduleFields):
     name: str
-    kind: Literal["openai", "anthropic"]
+    kind: Literal["openai", "openai-responses", "anthropic"]
     model: str
     base_url: str | None = None
     api_key: SecretRef | None = None
     probe_sets: list[str] | None = None  # None: every set
+    headers: dict[str, TextOrSecret] | None = None
+    query: dict[str, TextOrSecret] | None = None
+    strict: bool | None = None
+    token_limit_param: Literal["auto", "max_completion_tokens", "max_tokens"] | None = None
 
     _check_secret = field_validator("api_key", mode="before")(_secret)
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            problem = base_url_problem(value)
+            if problem:
+                raise ValueError(problem)
+        return value
 
     @field_validator("name")
     @classmethod
@@ -252,19 +289,19 @@ class LoadedConfig:
 
     def effective(self, target: TargetSettings) -> ResolvedTarget:
         d = self.settings.defaults
-        params = dict(d.params or {})
-        params.update(target.params or {})
-        api_key = target.api_key
-        if api_key is not None and api_key.file is not None:
-            api_key = SecretRef(file=str(self.resolve_path(api_key.file)))
         return ResolvedTarget(
             name=target.name,
             kind=target.kind,
             model=target.model,
             base_url=target.base_url,
-            api_key=api_key,
+            api_key=self._located(target.api_key),
             probe_sets=target.probe_sets,
-            params=params,
+            params=merge_params(d.params or {}, target.params or {}),
+            headers={k: self._located(v) for k, v in (target.headers or {}).items()},
+            query={k: self._located(v) for k, v in (target.query or {}).items()},
+            extra_body={**(d.extra_body or {}), **(target.extra_body or {})},
+            strict=target.strict,
+            token_limit_param=target.token_limit_param or "auto",
             samples=target.samples or d.samples or 3,
             every=None if target.cron else (target.every or d.every),
             cron=target.cron or (None if target.every else d.cron),
@@ -278,17 +315,71 @@ class LoadedConfig:
             daily_tokens=target.daily_tokens or d.daily_tokens,
         )
 
+    def _located(self, value: Any) -> Any:
+        """A file secret's path made relative to the config file's folder; other values as is."""
+        if isinstance(value, SecretRef) and value.file is not None:
+            return SecretRef(file=str(self.resolve_path(value.file)))
+        return value
+
+    def check_secrets(self, target: TargetSettings) -> None:
+        """Raise a ConfigError naming file, key and line for the first of the target's secrets
+        (api_key, header and query values) that cannot be read. Values are read and dropped."""
+        index = self.settings.targets.index(target)
+        for where, ref in self.effective(target).secret_refs():
+            try:
+                ref.resolve()
+            except ConfigError as exc:
+                raise self.error_at(exc.problem, ("targets", index, *where)) from None
+
+    def param_origin(self, target: TargetSettings, name: str) -> tuple[int | str, ...] | None:
+        """Where the effective value of param `name` of `target` is set: the target's own
+        params, else [defaults].params; None when neither sets it."""
+        if name in (target.params or {}):
+            return ("targets", self.settings.targets.index(target), "params", name)
+        if name in (self.settings.defaults.params or {}):
+            return ("defaults", "params", name)
+        return None
+
+    def describe_location(self, loc: tuple[int | str, ...]) -> str:
+        """`FILE:LINE KEY` for messages that point at a key, e.g.
+        `driftmon.toml:12 [defaults].params.temperature`."""
+        err = self.error_at("", loc)
+        where = err.file or "<no config file>"
+        if err.line is not None:
+            where += f":{err.line}"
+        key = _key_path(loc)
+        if loc and loc[0] == "defaults":
+            key = "[defaults]" + key.removeprefix("defaults")
+        return f"{where} {key}"
+
+
+def merge_params(defaults: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str, Any]:
+    """Target params over [defaults].params, key by key; the output cap counts as one key."""
+    merged = dict(defaults)
+    if any(name in own for name in TOKEN_CAP_PARAMS):
+        for name in TOKEN_CAP_PARAMS:
+            merged.pop(name, None)
+    merged.update(own)
+    return merged
+
 
 class ResolvedTarget(_Strict):
     """A target with the defaults applied."""
 
     name: str
-    kind: Literal["openai", "anthropic"]
+    kind: Literal["openai", "openai-responses", "anthropic"]
     model: str
     base_url: str | None
     api_key: SecretRef | None
     probe_sets: list[str] | None
     params: dict[str, Any]
+    # Sent with every request; a value is literal text or a secret reference.
+    headers: dict[str, str | SecretRef] = Field(default_factory=dict)
+    query: dict[str, str | SecretRef] = Field(default_factory=dict)
+    extra_body: dict[str, Any] = Field(default_factory=dict)  # sent unchecked
+    strict: bool | None = None  # overrides the probes' structured-output choice
+    # OpenAI chat: the field the output cap goes in; "auto" picks by host (see params docs).
+    token_limit_param: Literal["auto", "max_completion_tokens", "max_tokens"] = "auto"
     samples: int
     every: str | None
     cron: str | None
@@ -298,6 +389,16 @@ class ResolvedTarget(_Strict):
     jitter: float = 0.0
     daily_calls: int | None = None
     daily_tokens: int | None = None
+
+    def secret_refs(self) -> list[tuple[tuple[str, ...], SecretRef]]:
+        """Every secret reference the target sends, with its key path inside the target."""
+        refs: list[tuple[tuple[str, ...], SecretRef]] = []
+        if self.api_key is not None:
+            refs.append((("api_key",), self.api_key))
+        for table in ("headers", "query"):
+            values: dict[str, str | SecretRef] = getattr(self, table)
+            refs += [((table, k), v) for k, v in values.items() if isinstance(v, SecretRef)]
+        return refs
 
 
 def find_config(explicit: str | None) -> Path | None:
@@ -340,7 +441,7 @@ def parse_config(path: Path) -> Settings:
             f"invalid TOML: {exc}", file=str(path), line=int(match.group(1)) if match else None
         ) from None
     try:
-        return Settings.model_validate(raw)
+        settings = Settings.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         key = _key_path(first["loc"])
@@ -353,47 +454,237 @@ def parse_config(path: Path) -> Settings:
         raise ConfigError(
             problem, file=str(path), key=key, line=_line_of(text, first["loc"])
         ) from None
+    problems = list(settings_problems(settings))
+    if problems:
+        problem, loc = problems[0]
+        more = len(problems) - 1
+        if more:
+            problem += f" (and {more} more problem{'s' if more > 1 else ''})"
+        raise ConfigError(problem, file=str(path), key=_key_path(loc), line=_line_of(text, loc))
+    return settings
+
+
+# --- checks that need more than one key, or a location inside a table ------------------------
+
+# RFC 9110 section 5.6.2: a field name is a token.
+HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+# Set by driftmon on every request: a second value would corrupt the request.
+RESERVED_HEADERS = frozenset(
+    {"content-type", "content-length", "host", "transfer-encoding", "connection", "accept"}
+)
+# The header each kind carries api_key in.
+AUTH_HEADER = {"openai": "authorization", "openai-responses": "authorization",
+               "anthropic": "x-api-key"}  # fmt: skip
+# A header or query parameter whose name says it carries a credential takes only a secret
+# reference, like api_key: its value must not sit in the file, `config check` or `targets list`.
+_CREDENTIAL_WORDS = ("auth", "key", "token", "secret", "password", "cookie", "signature")
+
+
+def is_credential_name(name: str) -> bool:
+    lowered = name.lower()
+    return lowered == "sig" or any(word in lowered for word in _CREDENTIAL_WORDS)
+
+
+def base_url_problem(url: str) -> str | None:
+    """Why `url` cannot be a target's base_url; None when it can."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as exc:
+        return f"base_url is not a valid URL: {exc}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return (
+            "base_url must be an absolute http:// or https:// URL, e.g. https://api.openai.com/v1"
+        )
+    if parts.username is not None or parts.password is not None:
+        return (
+            "base_url may not carry credentials; use api_key or a header with "
+            '{ env = "NAME" } / { file = "PATH" }'
+        )
+    if parts.query:
+        return (
+            f"base_url may not carry a query string ({_shown_query(parts.query)}): "
+            f"use {_query_table(parts.query)} in the target, and base_url without it"
+        )
+    if parts.fragment:
+        return f"base_url may not carry a fragment (#{parts.fragment}); remove it"
+    return None
+
+
+def _shown_query(query: str) -> str:
+    pairs = parse_qsl(query, keep_blank_values=True)
+    shown = [f"{k}=…" if is_credential_name(k) else f"{k}={v}" for k, v in pairs]
+    return '"?' + "&".join(shown) + '"'
+
+
+def _query_table(query: str) -> str:
+    """The `query = { ... }` line that replaces a query string, credentials as references."""
+    items = []
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        shown = '{ env = "NAME" }' if is_credential_name(name) else _toml_string(value)
+        items.append(f"{_toml_key(name)} = {shown}")
+    return "query = { " + ", ".join(items) + " }"
+
+
+def _toml_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _toml_key(name: str) -> str:
+    # Bare keys may hold dashes, but quoting them reads as the header or parameter name it is.
+    return name if re.fullmatch(r"[A-Za-z0-9_]+", name) else _toml_string(name)
+
+
+def settings_problems(settings: Settings) -> Iterator[tuple[str, tuple[int | str, ...]]]:
+    """Problems the field validators cannot see, each with the key path it belongs to."""
+    yield from _params_problems(settings.defaults.params or {}, None, ("defaults", "params"))
+    for index, target in enumerate(settings.targets):
+        where: tuple[int | str, ...] = ("targets", index)
+        yield from _params_problems(target.params or {}, target.kind, (*where, "params"))
+        yield from _header_problems(target, where)
+        for name, value in (target.query or {}).items():
+            if not name:
+                yield "a query parameter needs a name", (*where, "query")
+            elif isinstance(value, str) and is_credential_name(name):
+                yield _LITERAL_CREDENTIAL, (*where, "query", name)
+        if target.token_limit_param is not None and target.kind != "openai":
+            yield (
+                f'token_limit_param applies to kind "openai" only, not {target.kind!r}',
+                (*where, "token_limit_param"),
+            )
+
+
+_LITERAL_CREDENTIAL = (
+    'this name carries a credential: a literal value is not allowed here; use { env = "NAME" } '
+    'or { file = "PATH" }'
+)
+
+
+def _params_problems(
+    params: Mapping[str, Any], kind: str | None, where: tuple[int | str, ...]
+) -> Iterator[tuple[str, tuple[int | str, ...]]]:
+    for name, value in params.items():
+        problem = unknown_param_problem(name, kind) or _param_value_problem(name, value)
+        if problem is not None:
+            yield problem, (*where, name)
+
+
+def _param_value_problem(name: str, value: Any) -> str | None:
+    if name == "reasoning_effort" and value not in REASONING_EFFORTS:
+        return f"reasoning_effort {value!r} must be one of {', '.join(REASONING_EFFORTS)}"
+    is_count = isinstance(value, int) and not isinstance(value, bool)
+    if name in TOKEN_CAP_PARAMS and not (is_count and value >= 1):
+        return f"{name} must be a whole number of tokens, at least 1"
+    return None
+
+
+def _header_problems(
+    target: TargetSettings, where: tuple[int | str, ...]
+) -> Iterator[tuple[str, tuple[int | str, ...]]]:
+    seen: set[str] = set()
+    for name, value in (target.headers or {}).items():
+        loc = (*where, "headers", name)
+        lowered = name.lower()
+        if not HEADER_NAME.match(name):
+            yield (
+                f"header name {name!r} is not a valid HTTP field name (letters, digits and "
+                "!#$%&'*+-.^_`|~ only, no spaces)",
+                loc,
+            )
+        elif lowered in RESERVED_HEADERS:
+            yield f"header {name!r} is set by driftmon itself and cannot be overridden", loc
+        elif lowered == AUTH_HEADER[target.kind] and target.api_key is not None:
+            yield (
+                f"header {name!r} would replace the one api_key sends; give one of them "
+                "(drop api_key to send your own header)",
+                loc,
+            )
+        elif lowered in seen:
+            yield f"header {name!r} is given twice (header names ignore case)", loc
+        elif isinstance(value, str) and is_credential_name(name):
+            yield _LITERAL_CREDENTIAL, loc
+        elif isinstance(value, str) and any(c in value for c in "\r\n\0"):
+            yield f"the value of header {name!r} may not contain line breaks or NUL", loc
+        seen.add(lowered)
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+            continue
+        name = part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else _toml_string(part)
+        out += f".{name}" if out else name
     return out
 
 
+_KEY_PART = r"""(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')"""
+_TABLE_HEADER = re.compile(rf"^\s*(\[\[?)\s*({_KEY_PART}(?:\s*\.\s*{_KEY_PART})*)\s*\]")
+_KEY_LINE = re.compile(rf"^\s*({_KEY_PART}(?:\s*\.\s*{_KEY_PART})*)\s*=")
+
+
+def _key_parts(dotted: str) -> list[str]:
+    parts = re.findall(_KEY_PART, dotted)
+    return [p[1:-1] if p[:1] in "\"'" else p for p in parts]
+
+
+def _tables(lines: list[str]) -> list[tuple[tuple[int | str, ...], int]]:
+    """Each table header's full key path (arrays of tables with their index) and line index;
+    the root table first, at line index -1."""
+    tables: list[tuple[tuple[int | str, ...], int]] = [((), -1)]
+    array_counts: dict[tuple[int | str, ...], int] = {}
+    for index, line in enumerate(lines):
+        match = _TABLE_HEADER.match(line)
+        if match is None:
+            continue
+        names = _key_parts(match.group(2))
+        path: list[int | str] = []
+        for position, name in enumerate(names):
+            path.append(name)
+            key = tuple(path)
+            if position == len(names) - 1 and match.group(1) == "[[":
+                array_counts[key] = array_counts.get(key, -1) + 1
+                path.append(array_counts[key])
+            elif key in array_counts:
+                path.append(array_counts[key])  # [a.b] under [[a]]: its newest element
+        tables.append((tuple(path), index))
+    return tables
+
+
 def _line_of(text: str, loc: tuple[int | str, ...]) -> int | None:
-    """Best-effort line of a key: find its table header, then the key within the table.
-    A key that is missing points at its table's header."""
+    """Best-effort line of a key: the table holding it (the longest table header that starts
+    its path), then the line in that table whose key (dotted, quoted or bare) matches most of
+    the rest of the path; an inline table's line when the key is inside one. A key that is
+    missing points at its table's header."""
     lines = text.splitlines()
-    start, table_line = 0, None
-    names = [str(p) for p in loc if not isinstance(p, int)]
-    if len(names) > 1 and not any(isinstance(p, int) for p in loc):
-        own_header = re.compile(rf"^\s*\[+\s*{re.escape('.'.join(names))}\s*\]+")
-        for i, ln in enumerate(lines):
-            if own_header.match(ln):
-                return i + 1
-    if loc and loc[0] == "targets" and len(loc) > 1 and isinstance(loc[1], int):
-        headers = [i for i, ln in enumerate(lines) if ln.strip().startswith("[[targets]]")]
-        if loc[1] < len(headers):
-            start = table_line = headers[loc[1]]
-        names = names[1:]
-    elif len(names) > 1:
-        header = f"[{'.'.join(names[:-1])}]"
-        for i, ln in enumerate(lines):
-            if ln.strip().startswith(header):
-                start = table_line = i
-                names = names[-1:]
+    tables = _tables(lines)
+    best = max(
+        (t for t in tables if loc[: len(t[0])] == t[0]), key=lambda t: len(t[0]), default=None
+    )
+    if best is None:
+        return None
+    path, header = best
+    rest: list[str] = []
+    for part in loc[len(path) :]:
+        if isinstance(part, int):
+            break
+        rest.append(part)
+    following = [i for _, i in tables if i > header]
+    end = min(following, default=len(lines))
+    found, found_len = None, 0
+    for index in range(header + 1, end):
+        match = _KEY_LINE.match(lines[index])
+        if match is None:
+            continue
+        parts = _key_parts(match.group(1))
+        if len(parts) > found_len and rest[: len(parts)] == parts:
+            found, found_len = index, len(parts)
+            if found_len == len(rest):
                 break
-    if names:
-        key = re.compile(rf"^\s*{re.escape(names[-1])}\s*=")
-        table = re.compile(rf"^\s*\[+\s*{re.escape(names[-1])}\s*\]+")
-        for i in range(start, len(lines)):
-            if key.match(lines[i]) or table.match(lines[i]):
-                return i + 1
-            if i > start and table_line is not None and lines[i].lstrip().startswith("["):
-                break  # left the table without finding the key
-    return table_line + 1 if table_line is not None else None
+    if found is not None:
+        return found + 1
+    return header + 1 if header >= 0 else None
 
 
 def redacted(settings: Settings) -> dict[str, Any]:

@@ -104,7 +104,8 @@ class ErrorClass(StrEnum):
 
 
 class ProviderError(DriftmonError):
-    """A provider call failed. `retry_after` is the server's hint in seconds, if any."""
+    """A provider call failed. `retry_after` is the server's hint in seconds, if any;
+    `error_param` is the driftmon param the provider named as the problem, if it named one."""
 
     def __init__(
         self,
@@ -114,12 +115,14 @@ class ProviderError(DriftmonError):
         http_status: int | None = None,
         retry_after: float | None = None,
         request_id: str | None = None,
+        error_param: str | None = None,
     ) -> None:
         super().__init__(message)
         self.error_class = error_class
         self.http_status = http_status
         self.retry_after = retry_after
         self.request_id = request_id
+        self.error_param = error_param
 
 
 class TransientProviderError(ProviderError):

@@ -38,8 +38,9 @@ def select_jobs(
     probe_set: str | None = None,
     check_secrets: bool = True,
 ) -> list[Job]:
-    """The (target, probe set) pairs to run. With `check_secrets`, a target whose secret
-    cannot be read is a ConfigError naming it (commands that send nothing pass False)."""
+    """The (target, probe set) pairs to run. With `check_secrets`, a target with a secret
+    (api_key, a header or query value) that cannot be read is a ConfigError naming its file,
+    key and line, before anything is sent (commands that send nothing pass False)."""
     by_name = {s.name: s for s in sets}
     if probe_set is not None and probe_set not in by_name:
         raise UsageError(f"no probe set named {probe_set!r} (sets: {', '.join(sorted(by_name))})")
@@ -50,11 +51,8 @@ def select_jobs(
     indexes = {t.name: i for i, t in enumerate(config.settings.targets)}
     for t in targets:
         index = indexes[t.name]
-        if check_secrets and t.api_key is not None:
-            try:  # a missing secret names its target here, before anything is sent
-                config.effective(t).api_key.resolve()  # type: ignore[union-attr]
-            except ConfigError as exc:
-                raise config.error_at(exc.problem, ("targets", index, "api_key")) from None
+        if check_secrets:
+            config.check_secrets(t)
         names = t.probe_sets or sorted(by_name)
         for name in names:
             if name not in by_name:

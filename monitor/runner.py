@@ -28,8 +28,9 @@ from sqlmodel import col
 from monitor.config import ResolvedTarget
 from monitor.probes.bundle import request_schema
 from monitor.probes.model import Probe, ProbeSet
-from monitor.providers.base import ChatRequest, ProviderResponse, RetryPolicy
-from monitor.providers.registry import make_provider
+from monitor.probes.strict import probe_strict, tool_strict
+from monitor.providers.base import ChatRequest, ProviderResponse, RetryPolicy, ToolCall, ToolSpec
+from monitor.providers.factory import build_provider
 from monitor.store.db import session_scope
 from monitor.store.models import ModelIdentity, Result, Run, utcnow
 from monitor.store.writes import (
@@ -43,6 +44,7 @@ from monitor.validation import OutputLimits, judge
 
 BATCH_SIZE = 100
 BATCH_SECONDS = 0.25
+TOOL_NAME_CHARS = 64  # Result.tool_name's width: a longer name (the model's invention) is cut
 STALE_OWNER = timedelta(minutes=10)  # a run on another host is dead after this much silence
 ProgressCallback = Callable[[int, int], None]
 
@@ -90,7 +92,7 @@ def owner_id() -> str:
 
 def probe_definition(probe: Probe) -> dict[str, Any]:
     """What the version hash covers, stored so an old version stays readable."""
-    return {
+    definition: dict[str, Any] = {
         "messages": [[m.role, m.content] for m in probe.messages],
         "response_format": probe.response_format,
         "schema": probe.schema,
@@ -99,17 +101,56 @@ def probe_definition(probe: Probe) -> dict[str, Any]:
         "extract": probe.extract,
         "params": probe.params,
     }
+    # Only where used, so the stored definition of every other probe keeps its old shape.
+    if probe.tools:
+        definition["tools"] = [
+            {"name": t.name, "description": t.description, "parameters": t.parameters}
+            for t in probe.tools
+        ]
+        definition["tool_choice"] = probe.tool_choice
+        definition["expect_tool"] = probe.expect_tool
+    if probe.strict is not None:
+        definition["strict"] = probe.strict
+    return definition
 
 
 def build_request(target: ResolvedTarget, probe: Probe) -> ChatRequest:
-    """Probe params win over the target's: the probe author chose them for this prompt."""
+    """Probe params win over the target's: the probe author chose them for this prompt.
+
+    Constrained decoding follows the probe (its `strict`, else whether its schema is
+    strict-compatible; see monitor.probes.strict) unless the target's `strict` overrides it.
+    """
+
+    def strict(probe_choice: bool) -> bool:
+        return target.strict if target.strict is not None else probe_choice
+
+    tools = tuple(
+        ToolSpec(
+            name=tool.name,
+            parameters=tool.parameters,
+            description=tool.description,
+            strict=strict(tool_strict(probe, tool)),
+        )
+        for tool in probe.tools
+    )
+    native_schema = probe.response_format in ("json_schema", "tool_call")
     return ChatRequest(
         messages=tuple((m.role, m.content) for m in probe.messages),
         params={**target.params, **probe.params},
         response_format=probe.response_format,
         schema=request_schema(probe),
         schema_name=probe.id.replace(".", "_").replace("-", "_")[:64],
+        strict=strict(probe_strict(probe)) if native_schema else False,
+        tools=tools,
+        tool_choice=probe.tool_choice if tools else "auto",
     )
+
+
+def rendered_output(text: str, tool_calls: tuple[ToolCall, ...]) -> str:
+    """What the model did, as stored and shown: its text, then each call as
+    `name(arguments)` on a line of its own (a forced call usually comes with no text)."""
+    calls = [f"{call.name}({call.arguments})" for call in tool_calls]
+    return "\n".join([text, *calls] if text else calls)
 
 
 def owner_is_dead(owner: str, heartbeat_age: timedelta) -> bool:
@@ -187,14 +228,9 @@ class Runner:
         done = await asyncio.to_thread(done_samples, self.engine, run_id) if resumed else set()
         work = [(p, pv, k) for p, pv, n in plan for k in range(n) if (pv, k) not in done]
 
-        api_key = target.api_key.resolve() if target.api_key else None
-        provider = make_provider(
-            target.kind,
-            model=target.model,
-            base_url=target.base_url,
-            api_key=api_key,
+        provider = build_provider(
+            target,
             client=client,
-            timeout=target.timeout,
             concurrency=target.concurrency,
             retry=RetryPolicy(**{**vars(self.retry), "max_attempts": target.retries + 1}),
         )
@@ -260,6 +296,10 @@ class Runner:
             "latency_ms": response.latency_ms,
             "input_tokens": response.input_tokens,
             "output_tokens": response.output_tokens,
+            "reasoning_tokens": response.reasoning_tokens,
+            "cached_tokens": response.cached_tokens,
+            # Recorded on error rows too: a mechanism the provider rejects shows up there.
+            "output_mode": response.output_mode,
             "finish_reason": response.finish_reason,
         }
         if response.model is not None or response.fingerprint is not None:
@@ -278,7 +318,14 @@ class Runner:
             )
             return row
         text = response.text or ""
-        verdict = judge(probe, text, limits=self.limits)
+        verdict = judge(
+            probe,
+            text,
+            limits=self.limits,
+            tool_calls=[(c.name, c.arguments) for c in response.tool_calls],
+            provider_refusal=response.refused,
+        )
+        output = rendered_output(text, response.tool_calls)
         row.update(
             verdict=verdict.verdict,
             reason=verdict.reason,
@@ -289,9 +336,13 @@ class Runner:
             checks=verdict.checks or None,
             tracked=verdict.tracked or None,
             answer=verdict.answer[:500] if verdict.answer is not None else None,
-            refusal=verdict.refusal,
-            output_chars=len(text),
-            output=text[: self.max_stored_chars],
+            # The provider's own refusal counts whatever the judge made of the text.
+            refusal=verdict.refusal or response.refused,
+            tool_called=verdict.tool_called,
+            tool_name=verdict.tool_name[:TOOL_NAME_CHARS] if verdict.tool_name else None,
+            tool_args_valid=verdict.tool_args_valid,
+            output_chars=len(output),
+            output=output[: self.max_stored_chars],
         )
         return row
 
@@ -390,18 +441,14 @@ class Runner:
                     select(col(Result.verdict), func.count())
                     .where(col(Result.run_id) == run_id)
                     .group_by(col(Result.verdict))
-                )
-                .tuples()
-                .all()
+                ).all()
             )
             error_classes = dict(
                 s.execute(
                     select(col(Result.error_class), func.count())
                     .where(col(Result.run_id) == run_id, col(Result.verdict) == "error")
                     .group_by(col(Result.error_class))
-                )
-                .tuples()
-                .all()
+                ).all()
             )
             identity_counts = Counter(
                 dict(
@@ -409,9 +456,7 @@ class Runner:
                         select(col(Result.identity_id), func.count())
                         .where(col(Result.run_id) == run_id, col(Result.identity_id).is_not(None))
                         .group_by(col(Result.identity_id))
-                    )
-                    .tuples()
-                    .all()
+                    ).all()
                 )
             )
             identity_id = identity_counts.most_common(1)[0][0] if identity_counts else None

@@ -120,6 +120,10 @@ def show_command(app: AppContext, probe_id: str, set_name: str | None, as_json: 
                 "format": r.format_kind,
                 "error_class": r.error_class,
                 "output": r.output,
+                "output_mode": r.output_mode,
+                "tool_name": r.tool_name,
+                "reasoning_tokens": r.reasoning_tokens,
+                "cached_tokens": r.cached_tokens,
             }
             for r in recent
         ],

@@ -27,7 +27,11 @@ if TYPE_CHECKING:
 @click.option("--samples", type=click.IntRange(1, 1000), help="Samples per probe (overrides).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--fail-on-drift", is_flag=True, help="Exit 3 when any quality metric drifted.")
-@click.option("--dry-run", is_flag=True, help="Print the calls and tokens a run would use.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Send nothing: print the calls, tokens and request params a run would use.",
+)
 @click.pass_obj
 def run_command(
     app: AppContext,
@@ -119,21 +123,27 @@ def _prestart_statistics(app: AppContext, jobs: list[Job], stack: ExitStack) -> 
 
 
 def _dry_run(app: AppContext, jobs: list[Job], samples: int | None, as_json: bool) -> None:
-    """What a run would send and cost, against today's budget; nothing is sent or stored."""
+    """What a run would send and cost, against today's budget, with the request field each
+    param becomes and the params the model is known to refuse; nothing is sent or stored."""
     from monitor.cli.output import print_table
     from monitor.daemon.budget import estimate, spent_today
     from monitor.store.models import utcnow
 
     rows: list[dict[str, Any]] = []
+    previews: dict[str, tuple[dict[str, str | None], list[str]]] = {}
     for job in jobs:
         guess = estimate(app.engine(), job.target, job.probe_set, samples)
         calls, tokens = spent_today(app.engine(), job.target.name, utcnow())
+        if job.target.name not in previews:
+            previews[job.target.name] = _params_preview(app, job)
+        params_sent, warnings = previews[job.target.name]
         rows.append({"target": job.target.name, "probe_set": job.probe_set.name,
                      "calls": guess.calls, "estimated_tokens": guess.tokens,
                      "estimate_basis": guess.basis, "used_today": {"calls": calls,
                                                                    "tokens": tokens},
                      "daily_calls": job.target.daily_calls,
-                     "daily_tokens": job.target.daily_tokens})  # fmt: skip
+                     "daily_tokens": job.target.daily_tokens,
+                     "params_sent": params_sent, "warnings": warnings})  # fmt: skip
     if as_json:
         print_json({"dry_run": rows})
         return
@@ -143,6 +153,40 @@ def _dry_run(app: AppContext, jobs: list[Job], samples: int | None, as_json: boo
          f"{r['used_today']['calls']} calls, {r['used_today']['tokens']} tokens",
          f"{r['daily_calls'] or '–'} calls, {r['daily_tokens'] or '–'} tokens",
          r["estimate_basis"]] for r in rows])  # fmt: skip
+    for target, (params_sent, warnings) in previews.items():
+        sent = ", ".join(f"{name} → {field or '(not sent)'}" for name, field in params_sent.items())
+        click.echo(f"{target} params: {sent or 'none'}")
+        for warning in warnings:
+            click.echo(f"warning: {warning}")
+
+
+def _params_preview(app: AppContext, job: Job) -> tuple[dict[str, str | None], list[str]]:
+    """The request field each of the target's params becomes, and its known rejections."""
+    from monitor.providers.preview import known_rejections, request_fields
+
+    target = job.target
+    fields = request_fields(target.kind, target.params, base_url=target.base_url,
+                            token_limit_param=target.token_limit_param)  # fmt: skip
+    settings = app.config.target(target.name)
+    warnings = []
+    for rejection in known_rejections(target.kind, target.model, target.params,
+                                      token_limit_param=target.token_limit_param):  # fmt: skip
+        if rejection.setting is not None:
+            index = app.config.settings.targets.index(settings)
+            origin: tuple[int | str, ...] | None = ("targets", index, rejection.setting)
+        else:
+            origin = app.config.param_origin(settings, rejection.param)
+        where = app.config.describe_location(origin) if origin else None
+        if rejection.fix is not None:
+            advice = rejection.fix
+        elif origin is not None and origin[0] == "defaults":
+            advice = (f"remove [defaults].params.{rejection.param} and set it only on the "
+                      "targets that take it")  # fmt: skip
+        else:
+            advice = f"remove params.{rejection.param}"
+        place = f" ({where.split(' ', 1)[0]})" if where else ""
+        warnings.append(f"target {target.name}: {rejection.problem}; {advice}{place}")
+    return fields, warnings
 
 
 def _evaluate(

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from monitor.cli.context import AppContext
 from monitor.cli.output import print_json, print_table, safe_text
+
+if TYPE_CHECKING:
+    from monitor.config import LoadedConfig, SecretRef, TargetSettings
+
+# Ping's output cap when the target's params set none: enough for "pong", little to pay for.
+PING_MAX_TOKENS = 32
+TABLE_COLUMNS = ("name", "kind", "model", "base url", "schedule", "samples", "sets", "api key",
+                 "headers", "query")  # fmt: skip
 
 
 @click.group("targets")
@@ -20,7 +28,10 @@ def targets_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def list_command(app: AppContext, as_json: bool) -> None:
-    """Configured targets with their effective settings."""
+    """Configured targets with their effective settings.
+
+    Header and query values given as secrets show only where they come from (env:NAME).
+    """
     config = app.config
     rows: list[dict[str, Any]] = []
     for t in config.settings.targets:
@@ -37,6 +48,8 @@ def list_command(app: AppContext, as_json: bool) -> None:
                 "concurrency": eff.concurrency,
                 "probe_sets": eff.probe_sets,
                 "api_key": eff.api_key.describe() if eff.api_key else None,
+                "headers": _names(eff.headers),
+                "query": _names(eff.query),
             }
         )
     if as_json:
@@ -44,20 +57,34 @@ def list_command(app: AppContext, as_json: bool) -> None:
         return
     print_table(
         "targets",
-        ["name", "kind", "model", "schedule", "samples", "sets", "api key"],
+        TABLE_COLUMNS,
         [
             (
                 r["name"],
                 r["kind"],
                 r["model"],
+                r["base_url"] or "default",
                 r["every"] or f"cron {r['cron']}",
                 r["samples"],
                 ",".join(r["probe_sets"] or ["all"]),
                 r["api_key"] or "none",
+                ", ".join(r["headers"]) or "–",
+                ", ".join(r["query"]) or "–",
             )
             for r in rows
         ],
     )
+
+
+def _names(values: dict[str, str | SecretRef]) -> list[str]:
+    """`name=env:X` for a secret, the bare name for literal text (whose value is not shown
+    either: only names that say they carry a credential are forced to be references)."""
+    from monitor.config import SecretRef
+
+    return [
+        f"{name}={value.describe()}" if isinstance(value, SecretRef) else name
+        for name, value in values.items()
+    ]
 
 
 @targets_group.command("ping")
@@ -65,40 +92,41 @@ def list_command(app: AppContext, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def ping_command(app: AppContext, name: str | None, as_json: bool) -> None:
-    """Send one live request to each target (or NAME) and print the model identity.
+    """Send one live request to each target (or NAME) with its effective params, and print
+    the model identity.
 
-    Exits 1 when any target fails to answer.
+    A param the provider rejects is reported with the target, where the param is set (file,
+    line and key) and what to change. Exits 1 when any target fails to answer, 2 when a
+    target's secret cannot be read (nothing is sent then).
     """
-    from monitor.config import TargetSettings
     from monitor.providers.base import ChatRequest, RetryPolicy
-    from monitor.providers.registry import make_provider
+    from monitor.providers.factory import build_provider
+    from monitor.providers.params import TOKEN_CAP_PARAMS
     from monitor.replay import make_client
 
     config = app.config
     targets = [config.target(name)] if name else config.settings.targets
+    for t in targets:
+        config.check_secrets(t)
 
     async def ping_all() -> list[dict[str, object]]:
         async def ping(t: TargetSettings) -> dict[str, object]:
             eff = config.effective(t)
+            params = dict(eff.params)
+            if not any(cap in params for cap in TOKEN_CAP_PARAMS):
+                params["max_tokens"] = PING_MAX_TOKENS
             async with make_client(eff) as client:
-                provider = make_provider(
-                    eff.kind,
-                    model=eff.model,
-                    base_url=eff.base_url,
-                    api_key=eff.api_key.resolve() if eff.api_key else None,
-                    client=client,
-                    timeout=eff.timeout,
-                    concurrency=1,
-                    retry=RetryPolicy(max_attempts=1),
+                provider = build_provider(
+                    eff, client=client, concurrency=1, retry=RetryPolicy(max_attempts=1)
                 )
                 r = await provider.complete(
                     ChatRequest(
                         messages=(("user", "Reply with the single word: pong"),),
-                        params={"max_tokens": 16, "temperature": 0},
+                        params=params,
                         response_format="text",
                     )
                 )
-            return {
+            result: dict[str, object] = {
                 "target": eff.name,
                 "ok": r.ok,
                 "model": r.model,
@@ -107,7 +135,14 @@ def ping_command(app: AppContext, name: str | None, as_json: bool) -> None:
                 "error_class": str(r.error_class) if r.error_class else None,
                 "error": r.error_message,
                 "reply": r.text,
+                "param": None,
+                "param_location": None,
+                "fix": None,
             }
+            if not r.ok and r.error_param:
+                location, fix = rejected_param_advice(config, t, r.error_param)
+                result.update(param=r.error_param, param_location=location, fix=fix)
+            return result
 
         return list(await asyncio.gather(*(ping(t) for t in targets)))
 
@@ -122,9 +157,54 @@ def ping_command(app: AppContext, name: str | None, as_json: bool) -> None:
                     f"{' fingerprint ' + str(r['fingerprint']) if r['fingerprint'] else ''}"
                     f" — reply {safe_text(str(r['reply']), 60)!r}"
                 )
+            elif r["param"]:
+                where = f" (set at {r['param_location']})" if r["param_location"] else ""
+                click.echo(
+                    f"{r['target']}: FAILED: the provider rejected param {r['param']}{where}: "
+                    f"{safe_text(str(r['error']), 300)}\n  fix: {r['fix']}"
+                )
             else:
                 click.echo(
                     f"{r['target']}: FAILED ({r['error_class']}): {safe_text(str(r['error']), 200)}"
                 )
     if not all(r["ok"] for r in results):
         click.get_current_context().exit(1)
+
+
+def rejected_param_advice(
+    config: LoadedConfig, target: TargetSettings, param: str
+) -> tuple[str | None, str]:
+    """Where a rejected param is set (`FILE:LINE KEY`, None when the config does not set it)
+    and what to change."""
+    from monitor.providers.params import TOKEN_CAP_PARAMS
+
+    table, _, field = param.partition(".") if param.startswith("extra_body.") else ("", "", "")
+    if table:
+        own = target.extra_body or {}
+        index = config.settings.targets.index(target)
+        if field in own:
+            loc: tuple[int | str, ...] = ("targets", index, "extra_body", field)
+            return config.describe_location(loc), f"remove extra_body.{field} from this target"
+        if field in (config.settings.defaults.extra_body or {}):
+            loc = ("defaults", "extra_body", field)
+            return config.describe_location(loc), (
+                f"remove {field} from [defaults].extra_body and give it only to the targets "
+                "that take it"
+            )
+        return None, f"remove extra_body.{field}"
+    names = list(TOKEN_CAP_PARAMS) if param in TOKEN_CAP_PARAMS else [param]
+    origin = next((o for n in names if (o := config.param_origin(target, n))), None)
+    if origin is None:
+        return None, (
+            f"driftmon sent {param} on its own; set {param} in this target's params to a value "
+            "the model accepts"
+        )
+    name = str(origin[-1])
+    if origin[0] == "defaults":
+        return config.describe_location(origin), (
+            f"remove {name} from [defaults].params and set it in the params of the targets "
+            f"that accept it, or set a value this model accepts in this target's params"
+        )
+    return config.describe_location(origin), (
+        f"remove params.{name} from this target, or set a value this model accepts"
+    )

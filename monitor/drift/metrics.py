@@ -12,21 +12,28 @@ Which results feed which metric (SPEC names):
     check:<n>         BINARY       the n-th expect check (1-based), where it could be evaluated
     json_parse_rate   BINARY       parsed, over results of JSON probe versions
     format            CATEGORICAL  format_kind of results of JSON probe versions
-    refusal_rate      BINARY       the refusal heuristic
+    refusal_rate      BINARY       the refusal flag: the provider declined (OpenAI `refusal`,
+                                   Anthropic stop_reason "refusal"), or the text heuristic
     finish_reason     CATEGORICAL  the provider's normalised finish reason
     field:<name>      NUMERIC if every value on both sides is a finite int/float (not bool),
                       else CATEGORICAL on a canonical string (JSON null is "null"); results
                       lacking the field add nothing (when the schema requires it, pass_rate
                       sees the failure)
     length_chars, length_tokens   NUMERIC
+    tool_call_rate    BINARY       tool_called, over results of tool_call probe versions
+    tool_name         CATEGORICAL  the name of the tool called, over results with a call
+    tool_args_valid   BINARY       the call's arguments validated, over results with a call
   operational
     error_rate        BINARY       verdict == "error", over all results
     latency           NUMERIC      latency_ms of non-error results
 
 NUMERIC values are ints or floats as stored (counts stay ints); NaN/inf are dropped.
-A JSON probe version is one with no "text" format_kind on either side. Observations carry no
-response_format, and the result-level rule ("format_kind not text") would count a text probe's
-empty output ("empty") as a JSON parse failure.
+A JSON probe version is one with no "text" format_kind on either side and no tool_called
+value (a tool_call probe version: its judge records tool_called on every judged result).
+Observations carry no response_format, and the result-level rule ("format_kind not text") would
+count a text probe's empty output ("empty") as a JSON parse failure. The tool metrics stay
+absent unless some result carries tool_called: results stored before it was recorded have
+None there, like every non-tool probe.
 """
 
 from __future__ import annotations
@@ -71,6 +78,10 @@ _COLUMNS = attrgetter(
     "verdict", "format_kind", "parsed", "refusal", "finish_reason", "output_chars",
     "output_tokens", "latency_ms", "checks", "tracked",
 )  # fmt: skip
+# Read apart from _COLUMNS: most probe sets have no tool_call probe, and then one C-level pass
+# over tool_called is all these metrics cost.
+_TOOL_CALLED = attrgetter("tool_called")
+_TOOL_CALL = attrgetter("tool_name", "tool_args_valid")
 
 
 class _Side:
@@ -123,6 +134,14 @@ def _columns(side: _Side, n_checks: int, fields: list[str]) -> dict[str, Values]
         "length_tokens": side.cut(tokens),
         "latency": side.cut(latency),
     }
+    called = list(map(_TOOL_CALLED, side.ok))
+    tool_calls = side.cut(called)
+    if tool_calls:
+        cols["tool_call_rate"] = tool_calls
+        # Over the calls made: a result without a call has no name and no arguments.
+        made = [_TOOL_CALL(o) if c else (None, None) for o, c in zip(side.ok, called, strict=True)]
+        names, valid = (list(c) for c in zip(*made, strict=True))
+        cols["tool_name"], cols["tool_args_valid"] = side.cut(names), side.cut(valid)
     for i in range(n_checks):
         col = [c[i] if c is not None and len(c) > i else None for c in checks]
         cols[f"check:{i + 1}"] = side.cut(col)
@@ -148,20 +167,23 @@ def build_metrics(baseline: Groups, current: Groups, paired: Sequence[int]) -> l
     n_checks = max((len(o.checks) for o in both if o.checks), default=0)
     fields = sorted({k for o in both if o.tracked for k in o.tracked})
     cols_b, cols_c = (_columns(side, n_checks, fields) for side in sides)
+    tools = [cols.get("tool_call_rate", {}).keys() for cols in (cols_b, cols_c)]
+    not_json = text.union(*tools)  # tool_call probe versions are no JSON probes either
 
     Q, OP = Family.QUALITY, Family.OPERATIONAL
     B, C, N = MetricKind.BINARY, MetricKind.CATEGORICAL, MetricKind.NUMERIC
     plan = [("pass_rate", B, Q)] + [(f"check:{i + 1}", B, Q) for i in range(n_checks)]
     plan += [("json_parse_rate", B, Q), ("format", C, Q), ("refusal_rate", B, Q)]
     plan += [("finish_reason", C, Q)] + [(f"field:{name}", C, Q) for name in fields]
-    plan += [("length_chars", N, Q), ("length_tokens", N, Q), ("error_rate", B, OP)]
-    plan += [("latency", N, OP)]
+    plan += [("length_chars", N, Q), ("length_tokens", N, Q)]
+    plan += [("tool_call_rate", B, Q), ("tool_name", C, Q), ("tool_args_valid", B, Q)]
+    plan += [("error_rate", B, OP), ("latency", N, OP)]
 
     out: list[MetricData] = []
     for name, kind, family in plan:
         b, c = cols_b.get(name, {}), cols_c.get(name, {})
-        if text and name in ("json_parse_rate", "format"):
-            b, c = _without(b, text), _without(c, text)
+        if not_json and name in ("json_parse_rate", "format"):
+            b, c = _without(b, not_json), _without(c, not_json)
         if not b and not c:
             continue
         if name.startswith("field:"):

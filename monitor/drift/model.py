@@ -14,7 +14,7 @@ from typing import Any
 
 class MetricKind(StrEnum):
     BINARY = "binary"  # values are bool: pass_rate, check:<n>, json_parse_rate, refusal_rate...
-    CATEGORICAL = "categorical"  # values are str: format, finish_reason, field:<enum field>
+    CATEGORICAL = "categorical"  # values are str: format, finish_reason, tool_name, field:...
     NUMERIC = "numeric"  # values are float: length_chars, length_tokens, field:<number>, latency
 
 
@@ -47,6 +47,10 @@ class Observation:
     output_tokens: int | None = None
     latency_ms: float | None = None
     error_class: str | None = None
+    # tool_call probes only (None elsewhere, and in results stored before they were recorded).
+    tool_called: bool | None = None
+    tool_name: str | None = None
+    tool_args_valid: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,8 @@ class MetricData:
     """One metric's values on both sides, per probe version (paired)."""
 
     name: str  # pass_rate, check:1, json_parse_rate, format, refusal_rate, finish_reason,
-    # field:<name>, length_chars, length_tokens, error_rate, latency
+    # field:<name>, length_chars, length_tokens, tool_call_rate, tool_name, tool_args_valid,
+    # error_rate, latency
     kind: MetricKind
     family: Family
     baseline: dict[int, list[Any]]

@@ -9,8 +9,10 @@ from typing import Any
 from monitor.probes import fields
 from monitor.probes._located import Loc, check_keys, type_name
 from monitor.probes._refs import SchemaFiles
-from monitor.probes.model import Message, Probe
+from monitor.probes.model import Message, Probe, ResponseFormat, Tool
 from monitor.probes.schemas import LoadedSchema, load_inline_schema, load_schema_file
+from monitor.probes.strict import resolve_strict
+from monitor.probes.tools import tools as parse_tools
 from monitor.probes.versions import probe_version
 
 PROBE_KEYS = (
@@ -27,6 +29,10 @@ PROBE_KEYS = (
     "samples",
     "params",
     "enabled",
+    "tools",
+    "tool_choice",
+    "expect_tool",
+    "strict",
 )
 DEFAULT_KEYS = tuple(k for k in PROBE_KEYS if k not in ("id", "description"))
 # Keys of which a probe names at most one. A probe giving either replaces both defaults.
@@ -92,25 +98,34 @@ def build_probe(node: Any, loc: Loc, ctx: SetContext) -> Probe:
 
     messages = _messages(get("prompt"), get("messages"), loc)
     schema = _schema(get("schema"), get("schema_file"), ctx, probe_id)
-    rf_pair = get("response_format")
-    if rf_pair is not None:
-        response_format = fields.response_format(*rf_pair)
-    else:
-        response_format = "json_schema" if schema is not None else "text"
+    tools: tuple[Tool, ...] = ()
+    if "tools" in given:
+        tools = parse_tools(
+            *given["tools"], probe_file=ctx.file, root=ctx.root, probe_id=probe_id, files=ctx.files
+        )
+    response_format = _response_format(get("response_format"), schema, tools)
     text_probe = response_format == "text"
     if text_probe and schema is not None:
         where = (get("schema") or get("schema_file") or (None, loc))[1]
-        hint = (
-            " (`schema: ~` in the probe clears the default)"
-            if where.path.startswith("defaults")
-            else ""
-        )
         raise where.error(
-            f"a text probe has no schema: drop it or use response_format json / json_schema{hint}"
+            "a text probe has no schema: drop it or use response_format json / json_schema"
+            + _clear_hint(where, "schema")
         )
-    if not text_probe and schema is None:
-        where = rf_pair[1] if rf_pair is not None else loc
+    if response_format == "tool_call":
+        if schema is not None:
+            where = (get("schema") or get("schema_file") or (None, loc))[1]
+            raise where.error(
+                "a tool_call probe has no schema: each tool's parameters are the schema of its"
+                f" arguments{_clear_hint(where, 'schema')}"
+            )
+        if not tools:
+            where = (get("response_format") or (None, loc))[1]
+            raise where.error("a tool_call probe needs tools")
+    elif schema is None and not text_probe:
+        where = (get("response_format") or (None, loc))[1]
         raise where.error(f"a {response_format} probe needs a schema or schema_file")
+    tool_choice, expect_tool = _tool_choice(get("tool_choice"), get("expect_tool"), tools)
+    strict = _strict(get("strict"), response_format)
 
     expect = fields.checks(*given["expect"], text_probe=text_probe) if "expect" in given else ()
     track: tuple[str, ...] = ()
@@ -121,7 +136,9 @@ def build_probe(node: Any, loc: Loc, ctx: SetContext) -> Probe:
     extract = None
     if "extract" in given:
         if not text_probe:
-            raise given["extract"][1].error("extract is for text probes; json probes are parsed")
+            raise given["extract"][1].error(
+                f"extract is for text probes; {response_format} probes are parsed as JSON"
+            )
         extract = fields.extract(*given["extract"])
     samples = fields.samples(*given["samples"]) if "samples" in given else None
     params = _params(defaults, ctx.defaults_loc, node, loc)
@@ -143,6 +160,14 @@ def build_probe(node: Any, loc: Loc, ctx: SetContext) -> Probe:
         track=track,
         extract=extract,
         params=params,
+        strict=(
+            resolve_strict(strict, schema.schema, schema.resources)
+            if response_format == "json_schema" and schema is not None
+            else False
+        ),
+        tools=[(tool, resolve_strict(strict, tool.parameters)) for tool in tools],
+        tool_choice=tool_choice,
+        expect_tool=expect_tool,
     )
     return Probe(
         id=probe_id,
@@ -161,7 +186,73 @@ def build_probe(node: Any, loc: Loc, ctx: SetContext) -> Probe:
         line=loc.line,
         schema_resources=schema.resources if schema else {},
         description=description,
+        tools=tools,
+        tool_choice=tool_choice,
+        expect_tool=expect_tool,
+        strict=strict,
     )
+
+
+def _response_format(
+    pair: tuple[Any, Loc] | None, schema: LoadedSchema | None, tools: tuple[Tool, ...]
+) -> ResponseFormat:
+    if pair is None:
+        if tools:
+            return "tool_call"
+        return "json_schema" if schema is not None else "text"
+    response_format = fields.response_format(*pair)
+    if tools and response_format != "tool_call":
+        raise pair[1].error(
+            f"a probe with tools has response_format tool_call, found {response_format!r};"
+            f" drop response_format or tools{_clear_hint(pair[1], 'response_format')}"
+        )
+    return response_format
+
+
+def _tool_choice(
+    choice: tuple[Any, Loc] | None, expect: tuple[Any, Loc] | None, tools: tuple[Tool, ...]
+) -> tuple[str, str | None]:
+    """(tool_choice, expect_tool): expect_tool defaults to the tool tool_choice forces."""
+    names = tuple(tool.name for tool in tools)
+    if not tools:
+        for pair, key in ((choice, "tool_choice"), (expect, "expect_tool")):
+            # A set-wide default does not apply to the set's probes without tools.
+            if pair is not None and not pair[1].path.startswith("defaults"):
+                raise pair[1].error(f"{key} is for probes with tools")
+        return "required", None
+    tool_choice = fields.tool_choice(*choice, names) if choice is not None else "required"
+    forced = tool_choice if tool_choice in names else None
+    if expect is None:
+        return tool_choice, forced
+    expect_tool = fields.expect_tool(*expect, names)
+    if tool_choice == "none":
+        raise expect[1].error("expect_tool can never be met with tool_choice: none")
+    if forced is not None and expect_tool != forced:
+        raise expect[1].error(
+            f"tool_choice forces {forced!r}, so expect_tool {expect_tool!r} can never be met"
+        )
+    return tool_choice, expect_tool
+
+
+def _strict(pair: tuple[Any, Loc] | None, response_format: str) -> bool | None:
+    if pair is None:
+        return None
+    strict = fields.strict(*pair)
+    if response_format not in ("json_schema", "tool_call"):
+        if pair[1].path.startswith("defaults"):
+            return None  # a set-wide default does not apply to the set's text and json probes
+        if strict is not None:
+            raise pair[1].error(
+                f"strict is for json_schema and tool_call probes: a {response_format} probe"
+                " sends no schema to the provider"
+            )
+    return strict
+
+
+def _clear_hint(where: Loc, key: str) -> str:
+    if not where.path.startswith("defaults"):
+        return ""
+    return f" (`{key}: ~` in the probe clears the default)"
 
 
 def _messages(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urldefrag, urljoin
 
@@ -30,25 +31,32 @@ def request_schema(probe: Probe) -> dict[str, Any] | None:
     """The schema to send with a request: self-contained, without driftmon's URIs."""
     if probe.schema is None:
         return None
-    root_uri = str(probe.schema.get("$id", f"{SCHEME}:///"))
-    docs = {root_uri: probe.schema, **probe.schema_resources}
-    names = _def_names(probe.schema, probe.schema_resources)
+    return bundle_schema(probe.schema, probe.schema_resources)
+
+
+def bundle_schema(
+    schema: dict[str, Any], resources: Mapping[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """`schema` with the `resources` it references embedded (see the module docstring)."""
+    root_uri = str(schema.get("$id", f"{SCHEME}:///"))
+    docs = {root_uri: schema, **resources}
+    names = _def_names(schema, resources)
     if any(_has_unsupported(doc, is_root=True) for doc in docs.values()):
-        return _compound(probe.schema, probe.schema_resources, names)
+        return _compound(schema, resources, names)
     targets = {root_uri: "#", **{uri: f"#/$defs/{name}" for uri, name in names.items()}}
-    root: dict[str, Any] = _rewrite(probe.schema, root_uri, targets)
+    root: dict[str, Any] = _rewrite(schema, root_uri, targets)
     root.pop("$id", None)
     if names:
         defs = dict(root.get("$defs", {}))
         for uri, name in names.items():
-            embedded = _rewrite(probe.schema_resources[uri], uri, targets)
+            embedded = _rewrite(resources[uri], uri, targets)
             embedded.pop("$id", None)
             defs[name] = embedded
         root["$defs"] = defs
     return root
 
 
-def _def_names(root: dict[str, Any], resources: dict[str, Any]) -> dict[str, str]:
+def _def_names(root: dict[str, Any], resources: Mapping[str, Any]) -> dict[str, str]:
     taken = set(root.get("$defs", {}) or {})
     names: dict[str, str] = {}
     for uri in sorted(resources):
@@ -92,7 +100,7 @@ def _rewrite(node: Any, base: str, targets: dict[str, str]) -> Any:
 
 
 def _compound(
-    root: dict[str, Any], resources: dict[str, dict[str, Any]], names: dict[str, str]
+    root: dict[str, Any], resources: Mapping[str, dict[str, Any]], names: dict[str, str]
 ) -> dict[str, Any]:
     out = copy.deepcopy(root)
     if resources:

@@ -13,12 +13,16 @@ import regex as regex_engine  # `regex` is also the name of this module's parser
 
 from monitor.probes._located import Loc, check_keys, to_plain, type_name
 from monitor.probes.model import Check, Message, ResponseFormat
+from monitor.providers.params import unknown_param_problem
 from monitor.validation.checks import compile_regex
 
 NAME_RE = re.compile(r"^[a-z0-9._-]+$")
 MAX_NAME = 200  # the store keeps set names and probe ids in 200-character columns
 ROLES = ("system", "user", "assistant")
-RESPONSE_FORMATS: tuple[ResponseFormat, ...] = ("json_schema", "json", "text")
+RESPONSE_FORMATS: tuple[ResponseFormat, ...] = ("json_schema", "json", "text", "tool_call")
+# tool_choice values that are not a tool's name; no tool may be called like them.
+TOOL_CHOICES = ("auto", "required", "none")
+STRICT_AUTO = "auto"
 CHECK_KEYS = ("field", "equals", "one_of", "range", "regex")
 CHECK_OPS = ("equals", "one_of", "range", "regex")
 
@@ -57,7 +61,40 @@ def samples(value: Any, loc: Loc) -> int:
 def params(value: Any, loc: Loc) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise loc.error(f"params must be a mapping, found {type_name(value)}")
+    # A probe is sent to targets of every kind, so a name any kind knows is accepted here;
+    # the adapters translate or drop it per kind.
+    for key in value:
+        problem = unknown_param_problem(str(key), None)
+        if problem is not None:
+            raise loc.child(value, key).error(problem)
     return cast(dict[str, Any], to_plain(value, loc))
+
+
+def strict(value: Any, loc: Loc) -> bool | None:
+    """`strict`: true, false, or auto (None: decided by the schema, see monitor.probes.strict)."""
+    if value == STRICT_AUTO:
+        return None
+    if not isinstance(value, bool):
+        raise loc.error(f"strict must be true, false or auto, found {value!r}")
+    return value
+
+
+def tool_choice(value: Any, loc: Loc, tool_names: tuple[str, ...]) -> str:
+    if value in TOOL_CHOICES or (isinstance(value, str) and value in tool_names):
+        return str(value)
+    raise loc.error(
+        f"tool_choice must be {', '.join(TOOL_CHOICES)} or the name of one of the probe's tools"
+        f" ({', '.join(tool_names)}), found {value!r}"
+    )
+
+
+def expect_tool(value: Any, loc: Loc, tool_names: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in tool_names:
+        raise loc.error(
+            f"expect_tool must be the name of one of the probe's tools ({', '.join(tool_names)}),"
+            f" found {value!r}"
+        )
+    return value
 
 
 def response_format(value: Any, loc: Loc) -> ResponseFormat:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-ResponseFormat = Literal["json_schema", "json", "text"]
+ResponseFormat = Literal["json_schema", "json", "text", "tool_call"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,15 @@ class Check:
 
 
 @dataclass(frozen=True)
+class Tool:
+    """A function a `tool_call` probe offers the model; `parameters` is a JSON Schema."""
+
+    name: str
+    parameters: dict[str, Any]
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class Probe:
     """One probe, fully resolved: defaults applied, schema loaded, version hashed."""
 
@@ -67,6 +76,13 @@ class Probe:
     # Local schemas reachable through $ref, keyed by their URI; see monitor.probes.schemas.
     schema_resources: dict[str, dict[str, Any]] = field(default_factory=dict)
     description: str = ""  # free text for people; not part of the version
+    # tool_call probes: the tools offered, which call is forced, and the call expected.
+    tools: tuple[Tool, ...] = ()
+    tool_choice: str = "required"  # "auto", "required", "none" or a tool's name
+    expect_tool: str | None = None
+    # Constrained decoding of the schema (and tool arguments): None = auto, i.e. on when the
+    # schema is strict-compatible (monitor.probes.strict); True/False as the probe says.
+    strict: bool | None = None
 
     @property
     def key(self) -> str:

@@ -3,7 +3,10 @@
 Results are compared only within one probe version, so an edited probe starts a new series
 instead of looking like drift. The hash covers: set name, probe id, messages, response format,
 the schema and every schema file it references, expect checks (in order: `check:<n>` metrics
-are positional), tracked fields (as a set), extract and params. It ignores what changes neither
+are positional), tracked fields (as a set), extract and params; and, only where they are used
+(so the versions of probes without them stay as they were), the tools with their effective
+strict, tool_choice, expect_tool, and strict when a json_schema probe is sent strict. It
+ignores what changes neither
 the request nor the verdict: enabled, samples, descriptions, comments, YAML formatting, key
 order, and where the probes folder sits on disk.
 """
@@ -15,8 +18,10 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from monitor.probes.strict import probe_strict, tool_strict
+
 if TYPE_CHECKING:
-    from monitor.probes.model import Check, Message, Probe
+    from monitor.probes.model import Check, Message, Probe, Tool
 
 # Bump only if the canonical form below changes; that re-versions every probe once.
 HASH_FORMAT = 1
@@ -41,8 +46,16 @@ def probe_version(
     track: Iterable[str],
     extract: str | None,
     params: Mapping[str, Any],
+    strict: bool = False,
+    tools: Iterable[tuple[Tool, bool]] = (),
+    tool_choice: str = "required",
+    expect_tool: str | None = None,
 ) -> str:
-    """The first 16 hex digits of the SHA-256 of the canonical JSON of the probe's content."""
+    """The first 16 hex digits of the SHA-256 of the canonical JSON of the probe's content.
+
+    `strict`: whether a json_schema probe's schema is sent for constrained decoding; `tools`:
+    each tool with whether its arguments are.
+    """
     content = {
         "format": HASH_FORMAT,
         "set": set_name,
@@ -56,6 +69,22 @@ def probe_version(
         "extract": extract,
         "params": dict(params),
     }
+    # Added only when in use, so that a probe using none of them keeps its version.
+    if strict:
+        content["strict"] = True
+    offered = [
+        {
+            "name": tool.name,
+            "description": tool.description,
+            "parameters": tool.parameters,
+            "strict": tool_is_strict,
+        }
+        for tool, tool_is_strict in tools
+    ]
+    if offered:
+        content["tools"] = offered
+        content["tool_choice"] = tool_choice
+        content["expect_tool"] = expect_tool
     return hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()[:16]
 
 
@@ -72,6 +101,10 @@ def version_of(probe: Probe) -> str:
         track=probe.track,
         extract=probe.extract,
         params=probe.params,
+        strict=probe.response_format == "json_schema" and probe_strict(probe),
+        tools=[(tool, tool_strict(probe, tool)) for tool in probe.tools],
+        tool_choice=probe.tool_choice,
+        expect_tool=probe.expect_tool,
     )
 
 

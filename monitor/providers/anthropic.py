@@ -1,20 +1,28 @@
 """Anthropic Messages API: `POST {base_url}/messages`.
 
-Probe sets are shared between targets of both kinds, so `params` written for OpenAI must not
-make every Anthropic request a 400. The adapter therefore translates the two parameters that
-have an Anthropic equivalent (`stop` → `stop_sequences`, `max_completion_tokens` →
-`max_tokens`) and drops the OpenAI-only ones listed in `_OPENAI_ONLY_PARAMS` (the Messages
-API rejects unknown fields; it has no `seed`, penalties, logprobs or `n`). Everything else
-(temperature, top_p, top_k, stop_sequences, metadata, thinking, ...) passes through as given.
+Probe sets are shared between targets of every kind, so params written for OpenAI must not
+make every Anthropic request a 400: the adapter translates the params that have an Anthropic
+equivalent and drops the rest, as the table in `monitor.providers.params` says (`stop` →
+`stop_sequences`, the output cap → `max_tokens`, `reasoning_effort` → extended thinking with a
+budget, no `seed`, penalties, logprobs or `n`).
+
+Structured output: a strict json_schema request uses the Messages API's own
+`output_config.format` (constrained decoding, generally available, no beta header); a
+non-strict one gets the schema as an instruction appended to its last user message, since not
+every schema is accepted for constrained decoding. Tools go out as `tools` with an
+`input_schema`; `tool_use` blocks come back as tool calls. `stop_reason: "refusal"` is the
+model declining, whatever the language of its text.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, ClassVar
 
 from monitor.errors import ErrorClass, PermanentProviderError
-from monitor.providers.base import ChatRequest, Provider, ProviderResponse
+from monitor.providers.base import ChatRequest, Provider, ProviderResponse, ToolCall, ToolSpec
+from monitor.providers.params import THINKING_BUDGETS, TOKEN_CAP_PARAMS, token_cap
 from monitor.providers.wire import (
     JsonReply,
     as_int,
@@ -28,21 +36,13 @@ API_VERSION = "2023-06-01"
 # The Messages API requires max_tokens; 1024 fits the short structured answers probes ask for.
 DEFAULT_MAX_TOKENS = 1024
 
-_RESERVED_PARAMS = frozenset({"model", "messages", "system", "stream"})
-_OPENAI_ONLY_PARAMS = frozenset(
-    {
-        "seed",
-        "frequency_penalty",
-        "presence_penalty",
-        "logit_bias",
-        "logprobs",
-        "top_logprobs",
-        "n",
-        "response_format",
-        "user",
-        "parallel_tool_calls",
-    }
+_RESERVED_PARAMS = frozenset(
+    {"model", "messages", "system", "stream", "tools", "tool_choice", "output_config"}
 )
+_TOOL_CHOICES = {"auto": {"type": "auto"}, "required": {"type": "any"}, "none": {"type": "none"}}
+# "temperature: Input should be ..." or "`temperature` is deprecated for this model."
+_LEADING_FIELD = re.compile(r"\s*`?([A-Za-z_][\w.]*)`?\s*:")
+_QUOTED_FIELD = re.compile(r"`([A-Za-z_][\w.]*)`")
 
 _STOP_REASONS = {
     "end_turn": "stop",
@@ -53,9 +53,8 @@ _STOP_REASONS = {
     "tool_use": "tool_calls",
 }
 
-# Anthropic has no response_format (the adapter predates its structured-outputs beta and keeps
-# to the stable API), so a json_schema probe gets the schema as an instruction appended to its
-# last user message. The text is fixed and the schema is serialised with sorted keys, so the
+# A non-strict json_schema probe gets the schema as an instruction appended to its last user
+# message. The text is fixed and the schema is serialised with sorted keys, so the
 # same probe always sends byte-identical prompts and cannot look like drift by itself.
 SCHEMA_INSTRUCTION = (
     "\n\nRespond with only a JSON value that conforms to the following JSON Schema, "
@@ -67,14 +66,31 @@ SCHEMA_INSTRUCTION = (
 class AnthropicProvider(Provider):
     kind: ClassVar[str] = "anthropic"
     default_base_url: ClassVar[str] = "https://api.anthropic.com/v1"
-    supports_json_schema: ClassVar[bool] = False
+    supports_json_schema: ClassVar[bool] = True
     request_id_header: ClassVar[str] = "request-id"
     # Anthropic names the model in the body only; gateways in front of it may add a header.
     identity_headers: ClassVar[tuple[str, ...]] = ("x-model", "x-served-model")
 
     async def _send(self, request: ChatRequest) -> ProviderResponse:
-        reply = await self._post_json("messages", self._body(request), self._auth_headers())
+        body, origins = self._body(request)
+        reply = await self._post_json("messages", body, self._auth_headers(), origins)
         return self._parse(reply)
+
+    def output_mode(self, request: ChatRequest) -> str | None:
+        if not request.tools and request.response_format == "json_schema" and not request.strict:
+            return "prompt_schema"
+        return super().output_mode(request)
+
+    def _rejected_fields(self, data: Any) -> list[str]:
+        """Anthropic names the field at the start of its message ("max_tokens: 100000 > 64000")
+        or in backquotes ("`temperature` is deprecated for this model")."""
+        error = data.get("error") if isinstance(data, dict) else None
+        message = error.get("message") if isinstance(error, dict) else None
+        if not isinstance(message, str):
+            return []
+        leading = _LEADING_FIELD.match(message)
+        fields = [leading.group(1)] if leading else []
+        return fields + _QUOTED_FIELD.findall(message)
 
     def _auth_headers(self) -> dict[str, str]:
         headers = {"anthropic-version": API_VERSION}
@@ -82,13 +98,9 @@ class AnthropicProvider(Provider):
             headers["x-api-key"] = self._api_key
         return headers
 
-    def _body(self, request: ChatRequest) -> dict[str, Any]:
-        clash = _RESERVED_PARAMS.intersection(request.params)
-        if clash:
-            raise PermanentProviderError(
-                ErrorClass.BAD_REQUEST,
-                f"params may not set {', '.join(sorted(clash))}: the adapter sets them",
-            )
+    def _body(self, request: ChatRequest) -> tuple[dict[str, Any], dict[str, str]]:
+        """The JSON body, and which driftmon param produced each field (for error_param)."""
+        params = self._own_params(request, _RESERVED_PARAMS)
         messages = list(request.messages)
         system_parts: list[str] = []
         while messages and messages[0][0] == "system":
@@ -98,25 +110,54 @@ class AnthropicProvider(Provider):
             raise PermanentProviderError(
                 ErrorClass.BAD_REQUEST, "anthropic: system messages are only allowed first"
             )
-        if request.response_format == "json_schema":
+        strict_schema = request.response_format == "json_schema" and request.strict
+        if request.response_format == "json_schema" and not strict_schema:
             messages = _with_schema_instruction(messages, request.schema)
 
-        params = {k: v for k, v in request.params.items() if k not in _OPENAI_ONLY_PARAMS}
+        origins = {name: name for name in params}
         if "stop" in params:
             stop = params.pop("stop")
+            del origins["stop"]
             if stop is not None and "stop_sequences" not in params:
                 params["stop_sequences"] = [stop] if isinstance(stop, str) else stop
-        if "max_completion_tokens" in params:
-            max_completion = params.pop("max_completion_tokens")
-            params.setdefault("max_tokens", max_completion)
-        params.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
+                origins["stop_sequences"] = "stop"
+        cap = token_cap(params, "max_tokens")
+        for name in TOKEN_CAP_PARAMS:
+            params.pop(name, None)
+            origins.pop(name, None)
+        # Without a cap in params the default is still the user's to change, under max_tokens.
+        cap_param, max_tokens = cap if cap is not None else ("max_tokens", DEFAULT_MAX_TOKENS)
+        origins["max_tokens"] = cap_param
+        effort = params.pop("reasoning_effort", None)
+        origins.pop("reasoning_effort", None)
+        if effort is not None and "thinking" not in params:
+            budget = _thinking_budget(effort)
+            if budget is not None:
+                params["thinking"] = {"type": "enabled", "budget_tokens": budget}
+                origins["thinking"] = "reasoning_effort"
+                # Thinking counts toward max_tokens: raise it so the answer keeps its cap.
+                if isinstance(max_tokens, int) and not isinstance(max_tokens, bool):
+                    max_tokens += budget
 
-        body: dict[str, Any] = {"model": self.model}
+        body: dict[str, Any] = {"model": self.model, "max_tokens": max_tokens}
         if system_parts:
             body["system"] = "\n\n".join(system_parts)
         body["messages"] = [{"role": role, "content": content} for role, content in messages]
         body.update(params)
-        return body
+        owned: list[tuple[str, ...]] = []
+        if strict_schema:
+            if request.schema is None:
+                raise PermanentProviderError(
+                    ErrorClass.BAD_REQUEST, "a json_schema request needs a schema"
+                )
+            body["output_config"] = {"format": {"type": "json_schema", "schema": request.schema}}
+            owned.append(("output_config", "format"))
+        if request.tools:
+            body["tools"] = [_tool(tool) for tool in request.tools]
+            choice = self._checked_tool_choice(request)
+            body["tool_choice"] = _TOOL_CHOICES.get(choice) or {"type": "tool", "name": choice}
+            owned += [("tools",), ("tool_choice",)]
+        return self._with_extra_body(body, owned, origins), origins
 
     def _parse(self, reply: JsonReply) -> ProviderResponse:
         data = reply.body
@@ -136,6 +177,14 @@ class AnthropicProvider(Provider):
             and block.get("type") == "text"
             and isinstance(block.get("text"), str)
         )
+        calls: list[ToolCall] = []
+        for block in content:
+            if isinstance(block, dict) and block.get("type") == "tool_use":
+                name = block.get("name")
+                if not isinstance(name, str):
+                    raise protocol_error("a tool_use block has no name", reply=reply)
+                arguments = json.dumps(block.get("input"), ensure_ascii=False)
+                calls.append(ToolCall(name=name, arguments=arguments))
         stop_reason = as_str(data.get("stop_reason"))
         usage = data.get("usage")
         usage = usage if isinstance(usage, dict) else {}
@@ -149,7 +198,36 @@ class AnthropicProvider(Provider):
             http_status=reply.status,
             request_id=reply.request_id,
             identity_hints=self._identity_hints(reply.headers),
+            refused=stop_reason == "refusal",
+            tool_calls=tuple(calls),
+            reasoning_tokens=None,  # Anthropic does not count thinking apart
+            cached_tokens=as_int(usage.get("cache_read_input_tokens")),
         )
+
+
+def _tool(tool: ToolSpec) -> dict[str, Any]:
+    definition: dict[str, Any] = {"name": tool.name}
+    if tool.description:
+        definition["description"] = tool.description
+    definition["input_schema"] = tool.parameters
+    if tool.strict:
+        definition["strict"] = True
+    return definition
+
+
+def _thinking_budget(effort: Any) -> int | None:
+    """The thinking budget for a reasoning_effort; None for "none" (no thinking)."""
+    if effort == "none":
+        return None
+    budget = THINKING_BUDGETS.get(effort) if isinstance(effort, str) else None
+    if budget is None:
+        known = ", ".join(["none", *THINKING_BUDGETS])
+        raise PermanentProviderError(
+            ErrorClass.BAD_REQUEST,
+            f"reasoning_effort {effort!r} has no Anthropic thinking budget; use one of {known}",
+            error_param="reasoning_effort",
+        )
+    return budget
 
 
 def _with_schema_instruction(

@@ -25,17 +25,29 @@ Error classes (see `monitor.errors.ErrorClass`):
     2xx body not JSON / wrong shape / too large  PROTOCOL     permanent
 
 Error messages are short, carry the provider's own message when it gives one, and never
-contain request headers or the API key (the key is also scrubbed from anything echoed back).
+contain request headers, the API key or the target's other secrets (their values are also
+scrubbed from anything echoed back). When a 4xx names the request field it rejected, the
+error carries `error_param`: the driftmon param that produced that field for this request
+(see `monitor.providers.params` for the translation), so `targets ping` can say which param of
+which target to change.
+
+Per target, the constructor also takes extra `headers` (sent after the adapter's own, so they
+may replace an auth header, but never content-type or accept), `query` parameters appended to
+every request URL (Azure's `api-version`), an `extra_body` merged last into every JSON body
+(it may not replace what the adapter owns: a clash is a BAD_REQUEST before anything is sent),
+and `token_limit_param` (which field carries the output cap on the openai kind).
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import random
+import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -48,6 +60,12 @@ from monitor.errors import (
     TransientProviderError,
 )
 from monitor.probes.model import ResponseFormat
+from monitor.providers.params import (
+    ALL_PARAMS,
+    DROPPED_PARAMS,
+    KIND_PARAMS,
+    TOKEN_LIMIT_PARAMS,
+)
 from monitor.providers.wire import (
     DEFAULT_MAX_RESPONSE_BYTES,
     MAX_ERROR_BODY_BYTES,
@@ -66,14 +84,44 @@ from monitor.providers.wire import (
 # replacing a one-letter "key" everywhere would mangle every message.
 MIN_REDACTED_KEY_LENGTH = 8
 
+# Headers the base class sets for the JSON exchange; a target's own headers may not replace
+# them (the body is JSON and the answer is parsed as JSON whatever a gateway would like).
+_FIXED_HEADERS = frozenset({"content-type", "accept"})
+# Body fields no adapter lets extra_body replace: they carry the request itself.
+_ALWAYS_PROTECTED = frozenset({"model", "messages", "input", "stream", "system"})
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A function the model may call: `parameters` is the JSON Schema of its arguments."""
+
+    name: str
+    parameters: dict[str, Any]
+    description: str = ""
+    strict: bool = False  # constrained decoding of the arguments, where the provider has it
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A call the model made: `arguments` is the JSON text of the arguments as produced (an
+    object the provider already decoded, such as Anthropic's `input`, is re-serialised)."""
+
+    name: str
+    arguments: str
+
 
 @dataclass(frozen=True)
 class ChatRequest:
     messages: tuple[tuple[str, str], ...]  # (role, content); a "system" role may come first
-    params: dict[str, Any]  # temperature, max_tokens, top_p, seed, ... passed through
+    params: dict[str, Any]  # driftmon params (see monitor.providers.params), translated per kind
     response_format: ResponseFormat
     schema: dict[str, Any] | None = None  # for json_schema requests
     schema_name: str = "output"
+    # json_schema requests: constrained decoding (OpenAI strict, Anthropic output_config).
+    strict: bool = False
+    tools: tuple[ToolSpec, ...] = ()
+    # "auto", "required", "none", or the name of the one tool the model must call.
+    tool_choice: str = "auto"
 
 
 @dataclass
@@ -92,10 +140,33 @@ class ProviderResponse:
     error_message: str | None = None
     # Other identity hints seen in the response (e.g. a served-model header).
     identity_hints: dict[str, str] = field(default_factory=dict)
+    # The provider itself declined (OpenAI `message.refusal`, Anthropic stop_reason
+    # "refusal", a Responses refusal part), whatever the language of the text.
+    refused: bool = False
+    tool_calls: tuple[ToolCall, ...] = ()
+    reasoning_tokens: int | None = None  # hidden reasoning, part of output_tokens
+    cached_tokens: int | None = None  # prompt tokens served from the provider's cache
+    # How structured output was asked for; see OUTPUT_MODES.
+    output_mode: str | None = None
+    # On an error: the request param the provider named as the problem, in driftmon's
+    # vocabulary (the name written in the config or probe), when it named one.
+    error_param: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.error_class is None
+
+
+# How a request asked for its structure, recorded with every result so a change of mechanism
+# (a driftmon upgrade, a target override) is visible next to the behaviour it changes.
+# None: a text or plain-JSON request (nothing structural asked for).
+OUTPUT_MODES = {
+    "strict_schema": "constrained decoding to the schema (OpenAI and Responses strict: true, "
+    "Anthropic output_config.format)",
+    "schema": "the schema sent natively but not enforced (OpenAI and Responses strict: false)",
+    "prompt_schema": "the schema written into the prompt as an instruction (Anthropic, not strict)",
+    "tools": "the probe's tools sent as function definitions (takes precedence over a schema)",
+}
 
 
 @dataclass
@@ -135,6 +206,11 @@ class Provider(ABC):
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        headers: Mapping[str, str] | None = None,
+        query: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        secrets: Iterable[str] = (),
+        token_limit_param: str = "auto",
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, not {concurrency}")
@@ -144,6 +220,9 @@ class Provider(ABC):
             raise ValueError(f"retry.max_attempts must be at least 1, not {retry.max_attempts}")
         if max_response_bytes < 1:
             raise ValueError(f"max_response_bytes must be positive, not {max_response_bytes}")
+        if token_limit_param not in TOKEN_LIMIT_PARAMS:
+            known = ", ".join(TOKEN_LIMIT_PARAMS)
+            raise ValueError(f"token_limit_param must be one of {known}, not {token_limit_param!r}")
         self.model = model
         # A trailing slash in the config must not produce "//chat/completions".
         self.base_url = (base_url or self.default_base_url).rstrip("/")
@@ -159,6 +238,22 @@ class Provider(ABC):
         # Semaphore binds to the running loop on first use, not at construction.
         self._semaphore = asyncio.Semaphore(concurrency)
         self._retries_left = retry.budget
+        # Lower-cased so a target's "Authorization" replaces the adapter's "authorization".
+        self._extra_headers = {
+            name.lower(): value
+            for name, value in (headers or {}).items()
+            if name.lower() not in _FIXED_HEADERS
+        }
+        self._query = dict(query or {})
+        self._extra_body = dict(extra_body or {})
+        self.token_limit_param = token_limit_param
+        self._secrets = tuple(
+            sorted(
+                {s for s in (api_key, *secrets) if s and len(s) >= MIN_REDACTED_KEY_LENGTH},
+                key=len,
+                reverse=True,  # a secret containing another is replaced whole
+            )
+        )
 
     def __repr__(self) -> str:
         # Deliberately without the API key (and without headers, which would carry it).
@@ -200,11 +295,23 @@ class Provider(ABC):
             if response is not None:
                 response.attempts = attempt
                 response.latency_ms = latency_ms
+                response.output_mode = self.output_mode(request)
                 return response
             delay, why_stopped = self._retry_delay(error, attempt)
             if delay is None:
-                return self._error_response(error, attempt, latency_ms, why_stopped)
+                failed = self._error_response(error, attempt, latency_ms, why_stopped)
+                failed.output_mode = self.output_mode(request)
+                return failed
             await self._sleep(delay)
+
+    def output_mode(self, request: ChatRequest) -> str | None:
+        """How this adapter asks for `request`'s structure (a key of `OUTPUT_MODES`), or None
+        for text and plain-JSON requests."""
+        if request.tools:
+            return "tools"
+        if request.response_format == "json_schema":
+            return "strict_schema" if request.strict else "schema"
+        return None
 
     def _retry_delay(self, error: ProviderError, attempt: int) -> tuple[float | None, str | None]:
         """Seconds to wait before the next attempt, or None and (maybe) why we stop."""
@@ -243,25 +350,125 @@ class Provider(ABC):
             attempts=attempts,
             error_class=error.error_class,
             error_message=self._redact(message),
+            error_param=error.error_param,
         )
 
     def _redact(self, text: str) -> str:
-        key = self._api_key
-        if key and len(key) >= MIN_REDACTED_KEY_LENGTH:
-            text = text.replace(key, "[redacted]")
+        for secret in self._secrets:
+            text = text.replace(secret, "[redacted]")
         return text
+
+    # --- the request body, for adapters -----------------------------------------------------
+
+    def _own_params(self, request: ChatRequest, reserved: Iterable[str]) -> dict[str, Any]:
+        """The request's params this kind uses; the others belong to other kinds and are dropped.
+
+        A param naming a field the adapter fills (`reserved`), or a name no kind knows, is a
+        BAD_REQUEST: config and probe loading refuse both, so only code can get here with one.
+        """
+        clash = set(reserved).intersection(request.params)
+        if clash:
+            raise PermanentProviderError(
+                ErrorClass.BAD_REQUEST,
+                f"params may not set {', '.join(sorted(clash))}: the adapter sets them",
+            )
+        unknown = set(request.params) - ALL_PARAMS
+        if unknown:
+            raise PermanentProviderError(
+                ErrorClass.BAD_REQUEST, f"unknown params: {', '.join(sorted(unknown))}"
+            )
+        mine = KIND_PARAMS[self.kind] - DROPPED_PARAMS[self.kind]
+        return {name: value for name, value in request.params.items() if name in mine}
+
+    @staticmethod
+    def _checked_tool_choice(request: ChatRequest) -> str:
+        """The request's tool_choice, refused when it names a tool the request does not send."""
+        choice = request.tool_choice
+        if choice not in ("auto", "required", "none") and choice not in {
+            tool.name for tool in request.tools
+        }:
+            raise PermanentProviderError(
+                ErrorClass.BAD_REQUEST, f"tool_choice {choice!r} names no tool of the request"
+            )
+        return choice
+
+    def _with_extra_body(
+        self,
+        body: dict[str, Any],
+        owned: Iterable[tuple[str, ...]],
+        origins: dict[str, str],
+    ) -> dict[str, Any]:
+        """`body` with the target's `extra_body` merged in last (objects merged key by key).
+
+        `owned` lists the paths the adapter filled for this request (structured output, tools);
+        extra_body may not replace them, nor the request itself (model, messages, ...): such a
+        clash is a BAD_REQUEST, raised before anything is sent. `origins` learns the fields
+        extra_body set, so a provider rejecting one of them is reported as extra_body's.
+        """
+        if not self._extra_body:
+            return body
+        protected = [(name,) for name in _ALWAYS_PROTECTED] + list(owned)
+        merged: dict[str, Any] = copy.deepcopy(body)
+        clashes: list[str] = []
+
+        def merge(target: dict[str, Any], extra: Mapping[str, Any], path: tuple[str, ...]) -> None:
+            for key, value in extra.items():
+                here = (*path, key)
+                current = target.get(key)
+                if isinstance(current, dict) and isinstance(value, Mapping):
+                    if here in protected:
+                        clashes.append(".".join(here))
+                        continue
+                    merge(current, value, here)
+                    continue
+                if any(p[: len(here)] == here or here[: len(p)] == p for p in protected):
+                    clashes.append(".".join(here))
+                    continue
+                target[key] = value
+                origins[".".join(here)] = "extra_body." + ".".join(here)
+
+        merge(merged, self._extra_body, ())
+        if clashes:
+            raise PermanentProviderError(
+                ErrorClass.BAD_REQUEST,
+                f"extra_body may not set {', '.join(sorted(clashes))}: driftmon sets "
+                "it for this request",
+            )
+        return merged
+
+    def _rejected_fields(self, data: Any) -> list[str]:
+        """Request fields an error body names as the problem, most specific first.
+
+        OpenAI's shape: `error.param`, then names quoted in the message ("Unsupported
+        parameter: 'max_tokens' ..."). Adapters with another shape override this.
+        """
+        if not isinstance(data, dict) or not isinstance(data.get("error"), dict):
+            return []
+        error = data["error"]
+        fields: list[str] = []
+        if isinstance(error.get("param"), str) and error["param"]:
+            fields.append(error["param"])
+        message = error.get("message")
+        if isinstance(message, str):
+            fields.extend(_QUOTED_NAME.findall(message))
+        return fields
 
     # --- the HTTP exchange, for adapters ----------------------------------------------------
 
     async def _post_json(
-        self, path: str, body: Mapping[str, Any], headers: Mapping[str, str]
+        self,
+        path: str,
+        body: Mapping[str, Any],
+        headers: Mapping[str, str],
+        origins: Mapping[str, str] | None = None,
     ) -> JsonReply:
         """POST `body` as JSON to `{base_url}/{path}`; return the decoded 2xx reply.
 
         Raises `ProviderError` for every failure: transport errors, the overall deadline
         (`timeout` bounds the whole exchange, not only each read), non-2xx statuses (with the
         provider's message and Retry-After), bodies over `max_response_bytes` and non-JSON
-        bodies.
+        bodies. `origins` maps body fields to the driftmon params that produced them, to name
+        the param a 4xx rejects.
         """
         try:
             content = json.dumps(body, ensure_ascii=False, allow_nan=False).encode()
@@ -271,14 +478,20 @@ class Provider(ABC):
             ) from exc
         url = f"{self.base_url}/{path.lstrip('/')}"
         sent_headers = {"content-type": "application/json", "accept": "application/json"}
-        sent_headers.update(headers)
+        sent_headers.update((name.lower(), value) for name, value in headers.items())
+        sent_headers.update(self._extra_headers)
         try:
             # httpx's timeout applies per phase (connect, each read, ...); a server dripping
             # one byte at a time would never trip it, so the whole exchange has a deadline too.
             async with (
                 asyncio.timeout(self.timeout),
                 self._client.stream(
-                    "POST", url, content=content, headers=sent_headers, timeout=self.timeout
+                    "POST",
+                    url,
+                    params=self._query,
+                    content=content,
+                    headers=sent_headers,
+                    timeout=self.timeout,
                 ) as resp,
             ):
                 ok = 200 <= resp.status_code < 300
@@ -311,13 +524,36 @@ class Provider(ABC):
         error_class = classify_status(status) or ErrorClass.PROTOCOL
         detail = error_detail(raw)
         message = f"HTTP {status}: {detail}" if detail else f"HTTP {status}"
+        param = None
+        if 400 <= status < 500 and origins:
+            param, native = self._rejected_param(raw, origins)
+            if param is not None:
+                sent_as = f" (sent as {native!r})" if native != param else ""
+                message = f"HTTP {status}: the provider rejected param {param!r}{sent_as}: " + (
+                    detail or "no detail"
+                )
         raise provider_error(
             error_class,
             message,
             http_status=status,
             retry_after=parse_retry_after(resp.headers) if error_class.transient else None,
             request_id=request_id,
+            error_param=param,
         )
+
+    def _rejected_param(
+        self, raw: bytes, origins: Mapping[str, str]
+    ) -> tuple[str | None, str | None]:
+        """(driftmon param, field as sent) for the field an error body names, if we sent it."""
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return None, None
+        for field_path in self._rejected_fields(data):
+            param = origin_of(field_path, origins)
+            if param is not None:
+                return param, field_path
+        return None, None
 
     def _identity_hints(self, headers: Mapping[str, str]) -> dict[str, str]:
         hints: dict[str, str] = {}
@@ -326,3 +562,19 @@ class Provider(ABC):
             if value:
                 hints[name] = value
         return hints
+
+
+# 'max_tokens' or `temperature` in a provider's message: a field name, quoted.
+_QUOTED_NAME = re.compile(r"['`\"]([A-Za-z_][\w.]*(?:\[\d+\][\w.]*)*)['`\"]")
+_PATH_SEGMENTS = re.compile(r"\.|\[\d+\]\.?")
+
+
+def origin_of(field_path: str, origins: Mapping[str, str]) -> str | None:
+    """The driftmon param behind a rejected body field (`reasoning.effort`, `max_tokens`,
+    `tools[0].function`), trying the whole path, then its ever shorter prefixes."""
+    segments = [s for s in _PATH_SEGMENTS.split(field_path.strip()) if s]
+    for end in range(len(segments), 0, -1):
+        param = origins.get(".".join(segments[:end]))
+        if param is not None:
+            return param
+    return None

@@ -1,16 +1,26 @@
 """OpenAI-compatible chat completions: `POST {base_url}/chat/completions`.
 
-Works with OpenAI and the many servers that copy its wire format (vLLM, Ollama, OpenRouter,
-the driftmon simulator, ...). `params` go into the body as given, so a target can use
-whatever its server understands (`max_completion_tokens`, `seed`, `response_format`, ...).
+Works with OpenAI, Azure OpenAI and the many servers that copy its wire format (vLLM, Ollama,
+llama.cpp, OpenRouter, the driftmon simulator, ...). Params are translated as the table in
+`monitor.providers.params` says: the output cap goes out as `max_completion_tokens` or
+`max_tokens` according to the target's `token_limit_param`, the rest under their own names.
+
+Structured output is OpenAI's `response_format: {type: "json_schema", json_schema: {name,
+schema, strict}}`, strict as the request says (strict mode accepts only a subset of JSON
+Schema, so the caller decides). Tools are function definitions; calls come back as
+`message.tool_calls`. A structured-output refusal comes back in `message.refusal`.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any, ClassVar
 
+import httpx
+
 from monitor.errors import ErrorClass, PermanentProviderError
-from monitor.providers.base import ChatRequest, Provider, ProviderResponse
+from monitor.providers.base import ChatRequest, Provider, ProviderResponse, ToolCall, ToolSpec
+from monitor.providers.params import TOKEN_CAP_PARAMS, token_cap, uses_max_completion_tokens
 from monitor.providers.wire import (
     JsonReply,
     as_int,
@@ -23,7 +33,7 @@ from monitor.providers.wire import (
 )
 
 # Keys the adapter itself owns; taking them from params would break the request or its parsing.
-_RESERVED_PARAMS = frozenset({"model", "messages", "stream"})
+_RESERVED_PARAMS = frozenset({"model", "messages", "stream", "tools", "tool_choice"})
 
 
 class OpenAIProvider(Provider):
@@ -41,49 +51,80 @@ class OpenAIProvider(Provider):
     )
 
     async def _send(self, request: ChatRequest) -> ProviderResponse:
-        reply = await self._post_json("chat/completions", self._body(request), self._auth_headers())
+        body, origins = self._body(request)
+        reply = await self._post_json("chat/completions", body, self._auth_headers(), origins)
         return self._parse(reply)
 
     def _auth_headers(self) -> dict[str, str]:
         # Local compatible servers often run without a key: then no Authorization at all.
         return {"authorization": f"Bearer {self._api_key}"} if self._api_key else {}
 
-    def _body(self, request: ChatRequest) -> dict[str, Any]:
-        clash = _RESERVED_PARAMS.intersection(request.params)
-        if clash:
-            raise PermanentProviderError(
-                ErrorClass.BAD_REQUEST,
-                f"params may not set {', '.join(sorted(clash))}: the adapter sets them",
-            )
+    def _cap_field(self) -> str:
+        try:
+            host = httpx.URL(self.base_url).host
+        except httpx.InvalidURL:
+            host = ""  # the request itself will report the bad URL
+        if uses_max_completion_tokens(self.token_limit_param, host):
+            return "max_completion_tokens"
+        return "max_tokens"
+
+    def _body(self, request: ChatRequest) -> tuple[dict[str, Any], dict[str, str]]:
+        """The JSON body, and which driftmon param produced each field (for error_param)."""
+        params = self._own_params(request, _RESERVED_PARAMS)
         body: dict[str, Any] = {
             "model": self.model,
             "messages": [{"role": role, "content": content} for role, content in request.messages],
         }
-        body.update(request.params)
+        origins: dict[str, str] = {}
+        cap_field = self._cap_field()
+        cap = token_cap(params, cap_field)
+        for name in TOKEN_CAP_PARAMS:
+            params.pop(name, None)
+        if not request.tools:
+            # OpenAI refuses parallel_tool_calls on a request without tools.
+            params.pop("parallel_tool_calls", None)
+        for name, value in params.items():
+            body[name] = value
+            origins[name] = name
+        if cap is not None:
+            body[cap_field] = cap[1]
+            origins[cap_field] = cap[0]
+
+        owned: list[tuple[str, ...]] = []
         if request.response_format == "json_schema":
             if request.schema is None:
                 raise PermanentProviderError(
                     ErrorClass.BAD_REQUEST, "a json_schema request needs a schema"
                 )
-            # strict=False: strict mode accepts only a subset of JSON Schema (every property
-            # required, additionalProperties false, no pattern/format/... on some models), which
-            # arbitrary user schemas rarely meet; a strict request with such a schema is a 400.
-            # Non-strict still steers the model, and our own validator judges the output.
             # The probe's structured-output request wins over a response_format in params.
             body["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {
                     "name": request.schema_name,
                     "schema": request.schema,
-                    "strict": False,
+                    "strict": request.strict,
                 },
             }
+            origins.pop("response_format", None)
+            owned.append(("response_format",))
         # "json": no response_format. The spec defines it as JSON asked for in plain text (the
         # prompt says so); JSON mode ({"type": "json_object"}) would change what is measured,
         # is missing on many compatible servers and 400s unless a message says "JSON". A target
         # that wants JSON mode can still put response_format in its params.
         # "text": nothing to add.
-        return body
+        if request.tools:
+            body["tools"] = [
+                {"type": "function", "function": function_definition(tool)}
+                for tool in request.tools
+            ]
+            choice = self._checked_tool_choice(request)
+            body["tool_choice"] = (
+                choice
+                if choice in ("auto", "required", "none")
+                else {"type": "function", "function": {"name": choice}}
+            )
+            owned += [("tools",), ("tool_choice",)]
+        return self._with_extra_body(body, owned, origins), origins
 
     def _parse(self, reply: JsonReply) -> ProviderResponse:
         data = reply.body
@@ -102,12 +143,7 @@ class OpenAIProvider(Provider):
         if isinstance(content, str):
             text = content
         elif content is None:
-            refusal = message.get("refusal")
-            if isinstance(refusal, str) and refusal:
-                # A structured-output refusal: no content, the explanation in `refusal`.
-                text, finish_reason = refusal, "refusal"
-            else:
-                text = ""  # e.g. only tool calls; an empty answer, not a protocol fault
+            text = ""  # e.g. only tool calls, or a refusal (below)
         elif isinstance(content, list):
             # Some compatible servers return content parts like the request format allows.
             text = "".join(
@@ -117,6 +153,11 @@ class OpenAIProvider(Provider):
             )
         else:
             raise protocol_error("choices[0].message.content is not text", reply=reply)
+        refusal = message.get("refusal")
+        refused = isinstance(refusal, str) and bool(refusal)
+        if refused and not text:
+            # A structured-output refusal: no content, the explanation in `refusal`.
+            text, finish_reason = str(refusal), "refusal"
         usage = data.get("usage")
         usage = usage if isinstance(usage, dict) else {}
         return ProviderResponse(
@@ -129,7 +170,54 @@ class OpenAIProvider(Provider):
             http_status=reply.status,
             request_id=reply.request_id,
             identity_hints=self._identity_hints(reply.headers),
+            refused=refused,
+            tool_calls=_tool_calls(message.get("tool_calls"), reply),
+            reasoning_tokens=_detail(usage, "completion_tokens_details", "reasoning_tokens"),
+            cached_tokens=_detail(usage, "prompt_tokens_details", "cached_tokens"),
         )
+
+
+def _tool_calls(raw: Any, reply: JsonReply) -> tuple[ToolCall, ...]:
+    """`message.tool_calls` as ToolCalls; entries of other types (custom tools) are skipped."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise protocol_error("choices[0].message.tool_calls is not a list", reply=reply)
+    calls: list[ToolCall] = []
+    for item in raw:
+        function = item.get("function") if isinstance(item, dict) else None
+        if not isinstance(function, dict):
+            continue
+        name = function.get("name")
+        if not isinstance(name, str):
+            raise protocol_error("a tool call has no function name", reply=reply)
+        calls.append(ToolCall(name=name, arguments=arguments_text(function.get("arguments"))))
+    return tuple(calls)
+
+
+def function_definition(tool: ToolSpec) -> dict[str, Any]:
+    """A tool as OpenAI's function definition (the description only when there is one)."""
+    definition: dict[str, Any] = {"name": tool.name}
+    if tool.description:
+        definition["description"] = tool.description
+    definition["parameters"] = tool.parameters
+    definition["strict"] = tool.strict
+    return definition
+
+
+def arguments_text(arguments: Any) -> str:
+    """A call's arguments as JSON text: as produced when text, re-serialised when decoded."""
+    if isinstance(arguments, str):
+        return arguments
+    if arguments is None:
+        return ""
+    return json.dumps(arguments, ensure_ascii=False)
+
+
+def _detail(usage: dict[str, Any], details: str, name: str) -> int | None:
+    """A count nested in usage (`completion_tokens_details.reasoning_tokens` and such)."""
+    nested = usage.get(details)
+    return as_int(nested.get(name)) if isinstance(nested, dict) else None
 
 
 def _raise_error_in_body(data: dict[str, Any], reply: JsonReply) -> None:

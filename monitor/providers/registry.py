@@ -8,9 +8,11 @@ from monitor.errors import UsageError
 from monitor.providers.anthropic import AnthropicProvider
 from monitor.providers.base import Provider
 from monitor.providers.openai import OpenAIProvider
+from monitor.providers.responses import ResponsesProvider
 
 PROVIDERS: dict[str, type[Provider]] = {
     OpenAIProvider.kind: OpenAIProvider,
+    ResponsesProvider.kind: ResponsesProvider,
     AnthropicProvider.kind: AnthropicProvider,
 }
 

@@ -59,6 +59,7 @@ def provider_error(
     http_status: int | None = None,
     retry_after: float | None = None,
     request_id: str | None = None,
+    error_param: str | None = None,
 ) -> ProviderError:
     """The transient or permanent error for `error_class`, so the class alone decides retries."""
     cls = TransientProviderError if error_class.transient else PermanentProviderError
@@ -68,6 +69,7 @@ def provider_error(
         http_status=http_status,
         retry_after=retry_after,
         request_id=request_id,
+        error_param=error_param,
     )
 
 

@@ -112,7 +112,9 @@ def parse_anthropic(data: Any, headers: Mapping[str, str]) -> ChatCall:
     last_user, chars = _messages(data)
     chars += len(_text_of(data.get("system", "")))
     schema: Mapping[str, Any] | None = None
-    fmt = data.get("output_format")  # structured outputs
+    # Structured outputs: `output_config.format` (GA), or the beta's `output_format`.
+    config = data.get("output_config")
+    fmt = config.get("format") if isinstance(config, Mapping) else data.get("output_format")
     if isinstance(fmt, Mapping) and fmt.get("type") == "json_schema":
         schema = fmt.get("schema") if isinstance(fmt.get("schema"), Mapping) else {}
     return ChatCall("anthropic", model, last_user, chars, schema, schema is not None, max_tokens)

@@ -111,6 +111,16 @@ class Result(SQLModel, table=True):
     latency_ms: float | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
+    reasoning_tokens: int | None = None  # hidden reasoning, counted in output_tokens too
+    cached_tokens: int | None = None  # input tokens served from the provider's prompt cache
+    # How structured output was asked for (monitor.providers.base.OUTPUT_MODES); NULL for
+    # text and plain-JSON requests, and for rows stored before driftmon recorded it.
+    output_mode: str | None = Field(default=None, max_length=20)
+    # tool_call probes only (NULL elsewhere): whether a tool was called, which one (cut to 64
+    # characters), and whether its arguments validated against the tool's schema.
+    tool_called: bool | None = None
+    tool_name: str | None = Field(default=None, max_length=64)
+    tool_args_valid: bool | None = None
     output_chars: int | None = None
     output: str | None = Field(default=None, sa_column=Column(Text))  # truncated to a limit
 

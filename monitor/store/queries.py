@@ -100,6 +100,10 @@ class RecentResult:
     format_kind: str | None
     output: str | None
     error_class: str | None
+    output_mode: str | None
+    tool_name: str | None
+    reasoning_tokens: int | None
+    cached_tokens: int | None
 
 
 def recent_results(
@@ -117,6 +121,10 @@ def recent_results(
                 col(Result.format_kind),
                 col(Result.output),
                 col(Result.error_class),
+                col(Result.output_mode),
+                col(Result.tool_name),
+                col(Result.reasoning_tokens),
+                col(Result.cached_tokens),
             )
             .join(ProbeVersion, col(ProbeVersion.id) == col(Result.probe_version_id))
             .join(Target, col(Target.id) == col(Result.target_id))
@@ -124,7 +132,7 @@ def recent_results(
             .order_by(col(Result.id).desc())
             .limit(limit)
         ).all()
-    return [RecentResult(*r) for r in rows]
+    return [RecentResult(*tuple(r)) for r in rows]
 
 
 def run_rows(engine: Engine, run_id: int) -> Run | None:

@@ -1,6 +1,6 @@
 """Judging model output: JSON extraction, schema validation, checks, tracked fields.
 
-    judge(probe, text) -> Judgement
+    judge(probe, text, *, tool_calls=(), provider_refusal=False) -> Judgement
 
 The pieces, one job each:
     result.py    FormatKind, OutputLimits, Judgement: what judging produces

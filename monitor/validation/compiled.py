@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import regex
 
@@ -35,6 +37,11 @@ class CompiledProbe:
     # Compiled like the checks' regexes (the `regex` package, VERSION0) so that judging can
     # bound it with the same timeout; see monitor.validation.checks.
     extract: Pattern | None
+    # tool_call probes: a validator for each tool's arguments, by tool name, and the call
+    # the probe expects (None: any of its tools).
+    tool_call: bool = False
+    tool_validators: Mapping[str, SchemaValidator] = dataclasses.field(default_factory=dict)
+    expect_tool: str | None = None
 
 
 def prepare(probe: Probe) -> CompiledProbe:
@@ -72,6 +79,8 @@ def _same_judging(a: Probe, b: Probe) -> bool:
         and a.extract == b.extract
         and a.schema == b.schema
         and a.schema_resources == b.schema_resources
+        and a.tools == b.tools
+        and a.expect_tool == b.expect_tool
     )
 
 
@@ -88,6 +97,9 @@ def _compile(probe: Probe) -> CompiledProbe:
             for position, check in enumerate(probe.expect, start=1)
         )
         extract = compile_regex(probe.extract) if probe.extract is not None and text else None
+        tool_validators = {
+            tool.name: _tool_validator(probe, tool.name, tool.parameters) for tool in probe.tools
+        }
     except InvalidSchema as exc:
         raise _located(probe, "schema", f"invalid JSON Schema: {exc}") from None
     except InvalidCheck as exc:
@@ -95,7 +107,25 @@ def _compile(probe: Probe) -> CompiledProbe:
     except regex.error as exc:
         raise _located(probe, "extract", f"invalid regex: {exc}") from None
     track = tuple((name, parse_path(name)) for name in probe.track) if not text else ()
-    return CompiledProbe(probe, text, validator, checks, track, extract)
+    return CompiledProbe(
+        probe,
+        text,
+        validator,
+        checks,
+        track,
+        extract,
+        tool_call=probe.response_format == "tool_call",
+        tool_validators=tool_validators,
+        expect_tool=probe.expect_tool,
+    )
+
+
+def _tool_validator(probe: Probe, name: str, parameters: dict[str, Any]) -> SchemaValidator:
+    # Tool parameters are stored bundled (self-contained), so they need no other resources.
+    try:
+        return compile_validator(parameters, {})
+    except InvalidSchema as exc:
+        raise _located(probe, f"tools.{name}.parameters", f"invalid JSON Schema: {exc}") from None
 
 
 def _located(probe: Probe, key: str, problem: str) -> ProbeFileError:

@@ -154,6 +154,19 @@ def extract_json(stripped: str, max_depth: int) -> Extraction:
     return Extraction(FormatKind.NOT_JSON, False, problem=problem)
 
 
+def parse_document(text: str, max_depth: int) -> Extraction:
+    """`text` as exactly one JSON document (whitespace aside): CLEAN, or NOT_JSON with the
+    problem. For text that is meant to be JSON as a whole, such as a tool call's arguments,
+    where JSON found inside prose or fences would not be what was sent."""
+    stripped = text.strip()
+    if not stripped:
+        return Extraction(FormatKind.EMPTY, False, problem="empty")
+    try:
+        return Extraction(FormatKind.CLEAN, True, decode(stripped, max_depth))
+    except _Rejected as rejected:
+        return Extraction(FormatKind.NOT_JSON, False, problem=rejected.reason)
+
+
 def _more_telling(current: str, new: str) -> str:
     # "number out of range" explains a fail better than the generic "not JSON".
     return new if current == NOT_JSON else current

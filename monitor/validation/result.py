@@ -21,6 +21,8 @@ class FormatKind(StrEnum):
     NOT_JSON = "not_json"  # no JSON found, or the output was rejected before parsing
     EMPTY = "empty"  # None, "" or only whitespace (text probes too)
     TEXT = "text"  # a text probe's non-empty output: not meant to be JSON
+    TOOL_CALL = "tool_call"  # a tool_call probe's answer was a call to one of its tools
+    NO_TOOL_CALL = "no_tool_call"  # a tool_call probe answered without calling a tool
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,9 @@ class Judgement:
     never look like a failed validation.
 
     verdict: "pass" when the output parsed (json probes) or `extract` matched (text probes),
-        validated against the schema and met every `expect`; otherwise "fail".
+        or the first tool call was to the expected (or any declared) tool with arguments that
+        parsed (tool_call probes), validated against the schema and met every `expect`;
+        otherwise "fail".
     parsed: JSON was decoded (possibly after extraction); for text probes, `extract` matched
         (or there is no `extract` and the output is not empty).
     schema_valid: None when the probe has no schema or the output did not parse.
@@ -78,9 +82,16 @@ class Judgement:
     tracked: `probe.track` path -> JSON scalar, or compact canonical JSON for objects/lists;
         paths missing from the output are absent keys.
     answer: text probes only: the extracted answer (None when `extract` did not match).
-    refusal: the output starts like a refusal; a conservative, English-only heuristic that
-        never changes the verdict (see monitor.validation.refusal).
+    refusal: the provider said the model declined (judge(provider_refusal=True)), in any
+        language: then the verdict is "fail" and the reason starts "refused by the provider";
+        or the text starts like a refusal, a conservative, English-only heuristic that never
+        changes the verdict (see monitor.validation.refusal).
     reason: a short human reason for a fail, None for a pass.
+    tool_called / tool_name / tool_args_valid: tool_call probes only, None elsewhere. Whether
+        the answer called a tool; the first call's tool name (cut to 64 characters); whether
+        its arguments parsed and validated against that tool's parameters (False for a tool
+        the probe does not declare; None when nothing was called). For a call, `parsed`,
+        `schema_valid`, `schema_errors`, `checks` and `tracked` are about its arguments.
 
     Every string here is safe to store and show as is: lone surrogates and NUL characters
     from the output are replaced by U+FFFD.
@@ -96,6 +107,11 @@ class Judgement:
     answer: str | None = None
     refusal: bool = False
     reason: str | None = None
+    # tool_call probes only (None elsewhere): whether the model called a tool, which one,
+    # and whether the arguments parsed and validated against that tool's parameter schema.
+    tool_called: bool | None = None
+    tool_name: str | None = None
+    tool_args_valid: bool | None = None
 
     @property
     def passed(self) -> bool:

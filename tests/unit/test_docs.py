@@ -195,3 +195,51 @@ def test_documented_defaults_match_the_settings() -> None:
         if documented != actual or type(documented) is not type(actual):
             wrong.append(f"`{path}`: documented {row.default}, actual {actual!r}")
     assert not wrong, f"defaults in docs/configuration.md differ from the settings: {wrong}"
+
+
+# --- the configuration reference's examples ---------------------------------------------------
+
+
+def toml_blocks(path: Path) -> list[tuple[int, str]]:
+    """Each ```toml fenced block of a Markdown file, with the line its text starts on."""
+    blocks: list[tuple[int, str]] = []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    start: int | None = None
+    for number, line in enumerate(lines, start=1):
+        if start is None and line.strip() == "```toml":
+            start = number + 1
+        elif start is not None and line.strip() == "```":
+            blocks.append((start, "\n".join(lines[start - 1 : number - 1]) + "\n"))
+            start = None
+    return blocks
+
+
+def test_every_toml_block_of_the_configuration_reference_is_a_valid_config(
+    tmp_path: Path,
+) -> None:
+    from monitor.config import parse_config
+    from monitor.errors import ConfigError
+
+    blocks = toml_blocks(CONFIGURATION_MD)
+    assert len(blocks) >= 12, "the provider recipes are fenced as ```toml"
+    broken = []
+    for line, text in blocks:
+        path = tmp_path / f"block-{line}.toml"
+        path.write_text(text, encoding="utf-8")
+        try:
+            parse_config(path)
+        except ConfigError as exc:
+            broken.append(f"block at line {line}: {exc.problem} ({exc.key}, line {exc.line})")
+    assert not broken, f"docs/configuration.md has TOML blocks that are not valid: {broken}"
+
+
+def test_every_provider_has_a_recipe() -> None:
+    text = CONFIGURATION_MD.read_text(encoding="utf-8")
+    section = text.split("\n## Providers\n", 1)[1].split("\n## ", 1)[0]
+    for needle in ('kind = "openai"', 'kind = "openai-responses"', 'kind = "anthropic"',
+                   "openai.azure.com/openai/deployments/", "openai.azure.com/openai/v1",
+                   '"api-version"', '"api-key"',
+                   "https://generativelanguage.googleapis.com/v1beta/openai",
+                   "http://localhost:11434/v1", "### vLLM", "https://openrouter.ai/api/v1",
+                   '"HTTP-Referer"', '"X-Title"', "### LiteLLM proxy"):  # fmt: skip
+        assert needle in section, needle

@@ -127,8 +127,19 @@ def test_a_file_named_twice_loads_once() -> None:
 def test_example_probe_set_in_the_repo_loads() -> None:
     (examples,) = load_probe_sets([REPO / "probes"])
     by_id = {p.id: p for p in examples.probes}
-    assert set(by_id) == {"invoice-acme", "sentiment-mixed-review", "prime-17077", "prime-17078"}
+    assert set(by_id) == {
+        "invoice-acme",
+        "sentiment-mixed-review",
+        "prime-17077",
+        "prime-17078",
+        "order-status-tool",
+    }
     assert by_id["invoice-acme"].response_format == "json_schema"
+    tool_probe = by_id["order-status-tool"]
+    assert tool_probe.response_format == "tool_call"
+    assert [t.name for t in tool_probe.tools] == ["lookup_order"]
+    assert tool_probe.expect_tool == "lookup_order"
+
     assert by_id["sentiment-mixed-review"].response_format == "json"
     assert "sentiment" in by_id["sentiment-mixed-review"].track
     assert by_id["prime-17078"].params == {"temperature": 0, "max_tokens": 800}

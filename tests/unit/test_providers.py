@@ -24,6 +24,7 @@ from monitor.providers import PROVIDERS, ChatRequest, Provider, ProviderResponse
 from monitor.providers.anthropic import AnthropicProvider
 from monitor.providers.base import RetryPolicy
 from monitor.providers.openai import OpenAIProvider
+from monitor.providers.responses import ResponsesProvider
 from monitor.providers.wire import parse_retry_after
 
 API_KEY = "sk-test-SECRET-0123456789abcdef"
@@ -598,9 +599,15 @@ async def test_base_url_default_and_trailing_slash(
 
 
 def test_registry_and_capabilities() -> None:
-    assert dict(PROVIDERS) == {"openai": OpenAIProvider, "anthropic": AnthropicProvider}
+    assert dict(PROVIDERS) == {
+        "openai": OpenAIProvider,
+        "openai-responses": ResponsesProvider,
+        "anthropic": AnthropicProvider,
+    }
     assert OpenAIProvider.kind == "openai" and OpenAIProvider.supports_json_schema is True
-    assert AnthropicProvider.kind == "anthropic" and AnthropicProvider.supports_json_schema is False
+    assert ResponsesProvider.kind == "openai-responses"
+    # Native structured output everywhere now: Anthropic's output_config for strict requests.
+    assert AnthropicProvider.kind == "anthropic" and AnthropicProvider.supports_json_schema is True
     assert OpenAIProvider.default_base_url == "https://api.openai.com/v1"
     assert AnthropicProvider.default_base_url == "https://api.anthropic.com/v1"
 

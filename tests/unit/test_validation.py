@@ -582,6 +582,8 @@ def test_format_kind_values_are_the_stored_strings() -> None:
         "not_json",
         "empty",
         "text",
+        "tool_call",
+        "no_tool_call",
     ]
 
 
