@@ -150,6 +150,9 @@ class TargetSettings(ScheduleFields):
     query: dict[str, TextOrSecret] | None = None
     strict: bool | None = None
     token_limit_param: Literal["auto", "max_completion_tokens", "max_tokens"] | None = None
+    # Params this target's model refuses, removed from every request whoever set them
+    # (the defaults, a probe set): a reasoning model given a probe's temperature, say.
+    drop_params: list[str] = Field(default_factory=list)
 
     _check_secret = field_validator("api_key", mode="before")(_secret)
 
@@ -296,12 +299,17 @@ class LoadedConfig:
             base_url=target.base_url,
             api_key=self._located(target.api_key),
             probe_sets=target.probe_sets,
-            params=merge_params(d.params or {}, target.params or {}),
+            params={
+                name: value
+                for name, value in merge_params(d.params or {}, target.params or {}).items()
+                if name not in target.drop_params
+            },
             headers={k: self._located(v) for k, v in (target.headers or {}).items()},
             query={k: self._located(v) for k, v in (target.query or {}).items()},
             extra_body={**(d.extra_body or {}), **(target.extra_body or {})},
             strict=target.strict,
             token_limit_param=target.token_limit_param or "auto",
+            drop_params=list(target.drop_params),
             samples=target.samples or d.samples or 3,
             every=None if target.cron else (target.every or d.every),
             cron=target.cron or (None if target.every else d.cron),
@@ -380,6 +388,7 @@ class ResolvedTarget(_Strict):
     strict: bool | None = None  # overrides the probes' structured-output choice
     # OpenAI chat: the field the output cap goes in; "auto" picks by host (see params docs).
     token_limit_param: Literal["auto", "max_completion_tokens", "max_tokens"] = "auto"
+    drop_params: list[str] = Field(default_factory=list)
     samples: int
     every: str | None
     cron: str | None
@@ -547,6 +556,10 @@ def settings_problems(settings: Settings) -> Iterator[tuple[str, tuple[int | str
                 yield "a query parameter needs a name", (*where, "query")
             elif isinstance(value, str) and is_credential_name(name):
                 yield _LITERAL_CREDENTIAL, (*where, "query", name)
+        for position, name in enumerate(target.drop_params):
+            problem = unknown_param_problem(name, None)
+            if problem is not None:
+                yield problem, (*where, "drop_params", position)
         if target.token_limit_param is not None and target.kind != "openai":
             yield (
                 f'token_limit_param applies to kind "openai" only, not {target.kind!r}',

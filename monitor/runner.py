@@ -115,7 +115,8 @@ def probe_definition(probe: Probe) -> dict[str, Any]:
 
 
 def build_request(target: ResolvedTarget, probe: Probe) -> ChatRequest:
-    """Probe params win over the target's: the probe author chose them for this prompt.
+    """Probe params win over the target's: the probe author chose them for this prompt, except
+    that a target's `drop_params` removes a param its model refuses whoever set it.
 
     Constrained decoding follows the probe (its `strict`, else whether its schema is
     strict-compatible; see monitor.probes.strict) unless the target's `strict` overrides it.
@@ -136,7 +137,11 @@ def build_request(target: ResolvedTarget, probe: Probe) -> ChatRequest:
     native_schema = probe.response_format in ("json_schema", "tool_call")
     return ChatRequest(
         messages=tuple((m.role, m.content) for m in probe.messages),
-        params={**target.params, **probe.params},
+        params={
+            name: value
+            for name, value in {**target.params, **probe.params}.items()
+            if name not in target.drop_params
+        },
         response_format=probe.response_format,
         schema=request_schema(probe),
         schema_name=probe.id.replace(".", "_").replace("-", "_")[:64],

@@ -203,7 +203,7 @@ def rejected_param_advice(
     if origin[0] == "defaults":
         return config.describe_location(origin), (
             f"remove {name} from [defaults].params and set it in the params of the targets "
-            f"that accept it, or set a value this model accepts in this target's params"
+            f'that accept it, or add drop_params = ["{name}"] to this target'
         )
     return config.describe_location(origin), (
         f"remove params.{name} from this target, or set a value this model accepts"

@@ -208,6 +208,8 @@ def line_with(text: str, needle: str) -> int:
          "base_url", "may not carry credentials"),
         (TARGET + "params = { temprature = 0 }\n", "targets[0].params.temprature",
          "params", "did you mean 'temperature'"),
+        (TARGET + 'drop_params = ["temperature", "top-p"]\n', "targets[0].drop_params[1]",
+         "drop_params", "did you mean 'top_p'"),
         (TARGET + "params = { top_k = 5 }\n", "targets[0].params.top_k",
          "params", "not used by kind 'openai'"),
         ("[defaults]\nsamples = 1\n[defaults.params]\nmax_tokens = 10\nmax_tokenz = 5\n",
