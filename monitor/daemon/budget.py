@@ -17,6 +17,7 @@ from sqlmodel import col
 
 from monitor.config import ResolvedTarget
 from monitor.probes.model import ProbeSet
+from monitor.providers.params import token_cap
 from monitor.store.models import Result, Run, Target
 
 DEFAULT_OUTPUT_TOKENS = 256  # an assumption only used before any result has been stored
@@ -55,7 +56,9 @@ def estimate(engine: Engine, target: ResolvedTarget, probe_set: ProbeSet,
     per_call = []
     for probe in probe_set.enabled_probes():
         prompt = sum(len(m.content) for m in probe.messages) // CHARS_PER_TOKEN + 1
-        limit = {**target.params, **probe.params}.get("max_tokens", DEFAULT_OUTPUT_TOKENS)
+        # Any spelling of the output cap (max_tokens, max_completion_tokens, ...).
+        cap = token_cap({**target.params, **probe.params}, "max_tokens")
+        limit = cap[1] if cap is not None else DEFAULT_OUTPUT_TOKENS
         output = limit if isinstance(limit, int) and limit > 0 else DEFAULT_OUTPUT_TOKENS
         per_call.append((prompt + output) * (samples or probe.samples or target.samples))
     return Estimate(calls, sum(per_call), "prompt length and max_tokens (no results yet)")

@@ -119,3 +119,11 @@ def test_a_tool_call_probe_sends_its_tools(probes: dict[str, Probe]) -> None:
     assert request.tool_choice == "get_weather"
     assert request.strict is False  # not every tool is strict
     assert request.params == {"temperature": 0}
+
+
+def test_drop_params_removes_a_param_whoever_set_it(probes: dict[str, Probe]) -> None:
+    probe = next(p for p in probes.values() if not p.tools)
+    with_probe_params = Probe(**{**vars(probe), "params": {"temperature": 0.5, "top_p": 0.9}})
+    dropping = target().model_copy(update={"drop_params": ["temperature", "top_p"]})
+    assert build_request(target(), with_probe_params).params["temperature"] == 0.5
+    assert build_request(dropping, with_probe_params).params == {}
