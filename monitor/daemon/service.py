@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import Engine, select, text, update
 from sqlalchemy.exc import IntegrityError
@@ -163,6 +164,7 @@ class Daemon:
         self._health.start()
         await asyncio.to_thread(self._register)
         scheduler = self._scheduler = AsyncIOScheduler(timezone=UTC)
+        scheduler.add_listener(self._on_firing_dropped, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
         scheduler.start()
         self.metrics.scheduler_up.set(1)
         self._schedule_runs(catch_up=True)
@@ -247,6 +249,25 @@ class Daemon:
                 misfire_grace_time=max(1, int(period)),
                 **({"next_run_time": datetime.now(UTC)} if due else {}),
             )  # fmt: skip
+
+    def _on_firing_dropped(self, event: JobEvent) -> None:
+        """A slot APScheduler did not start: the previous run of the same target and set was
+        still going (`overrun`), or the loop reached the slot later than its grace (`late`).
+        Both are right to skip (runs of one job never overlap, and one late slot is not
+        worth two runs back to back), but an operator must be able to see them."""
+        scheduled = self.schedule.get(event.job_id)
+        if scheduled is None:  # a periodic job: its next firing is soon enough
+            return
+        reason = "overrun" if event.code == EVENT_JOB_MAX_INSTANCES else "late"
+        target, probe_set = scheduled.job.target.name, scheduled.job.probe_set.name
+        self.metrics.skipped.labels(target, probe_set, reason).inc()
+        times = getattr(event, "scheduled_run_times", None) or [
+            getattr(event, "scheduled_run_time", None)
+        ]
+        slots = [slot_key(target, probe_set, t) for t in times if t is not None]
+        log.warning("slot of %s skipped (%s): %s", event.job_id, reason, ", ".join(slots),
+                    extra={"event": "slot_skipped", "job": event.job_id, "reason": reason,
+                           "slots": slots})  # fmt: skip
 
     def _slot_taken(self, scheduled: ScheduledJob, start: datetime) -> bool:
         """Whether this slot has its run; a run whose process died does not count (the
