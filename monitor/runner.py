@@ -44,7 +44,6 @@ from monitor.validation import OutputLimits, judge
 
 BATCH_SIZE = 100
 BATCH_SECONDS = 0.25
-TOOL_NAME_CHARS = 64  # Result.tool_name's width: a longer name (the model's invention) is cut
 STALE_OWNER = timedelta(minutes=10)  # a run on another host is dead after this much silence
 ProgressCallback = Callable[[int, int], None]
 
@@ -344,7 +343,7 @@ class Runner:
             # The provider's own refusal counts whatever the judge made of the text.
             refusal=verdict.refusal or response.refused,
             tool_called=verdict.tool_called,
-            tool_name=verdict.tool_name[:TOOL_NAME_CHARS] if verdict.tool_name else None,
+            tool_name=verdict.tool_name,
             tool_args_valid=verdict.tool_args_valid,
             output_chars=len(output),
             output=output[: self.max_stored_chars],

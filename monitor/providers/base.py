@@ -41,10 +41,8 @@ and `token_limit_param` (which field carries the output cap on the openai kind).
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import random
-import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -60,6 +58,7 @@ from monitor.errors import (
     TransientProviderError,
 )
 from monitor.probes.model import ResponseFormat
+from monitor.providers.body import QUOTED_NAME, merge_extra_body, origin_of
 from monitor.providers.params import (
     ALL_PARAMS,
     DROPPED_PARAMS,
@@ -87,8 +86,6 @@ MIN_REDACTED_KEY_LENGTH = 8
 # Headers the base class sets for the JSON exchange; a target's own headers may not replace
 # them (the body is JSON and the answer is parsed as JSON whatever a gateway would like).
 _FIXED_HEADERS = frozenset({"content-type", "accept"})
-# Body fields no adapter lets extra_body replace: they carry the request itself.
-_ALWAYS_PROTECTED = frozenset({"model", "messages", "input", "stream", "system"})
 
 
 @dataclass(frozen=True)
@@ -398,43 +395,10 @@ class Provider(ABC):
         owned: Iterable[tuple[str, ...]],
         origins: dict[str, str],
     ) -> dict[str, Any]:
-        """`body` with the target's `extra_body` merged in last (objects merged key by key).
-
-        `owned` lists the paths the adapter filled for this request (structured output, tools);
-        extra_body may not replace them, nor the request itself (model, messages, ...): such a
-        clash is a BAD_REQUEST, raised before anything is sent. `origins` learns the fields
-        extra_body set, so a provider rejecting one of them is reported as extra_body's.
-        """
+        """`body` with the target's `extra_body` merged in last; see `merge_extra_body`."""
         if not self._extra_body:
             return body
-        protected = [(name,) for name in _ALWAYS_PROTECTED] + list(owned)
-        merged: dict[str, Any] = copy.deepcopy(body)
-        clashes: list[str] = []
-
-        def merge(target: dict[str, Any], extra: Mapping[str, Any], path: tuple[str, ...]) -> None:
-            for key, value in extra.items():
-                here = (*path, key)
-                current = target.get(key)
-                if isinstance(current, dict) and isinstance(value, Mapping):
-                    if here in protected:
-                        clashes.append(".".join(here))
-                        continue
-                    merge(current, value, here)
-                    continue
-                if any(p[: len(here)] == here or here[: len(p)] == p for p in protected):
-                    clashes.append(".".join(here))
-                    continue
-                target[key] = value
-                origins[".".join(here)] = "extra_body." + ".".join(here)
-
-        merge(merged, self._extra_body, ())
-        if clashes:
-            raise PermanentProviderError(
-                ErrorClass.BAD_REQUEST,
-                f"extra_body may not set {', '.join(sorted(clashes))}: driftmon sets "
-                "it for this request",
-            )
-        return merged
+        return merge_extra_body(body, self._extra_body, owned, origins)
 
     def _rejected_fields(self, data: Any) -> list[str]:
         """Request fields an error body names as the problem, most specific first.
@@ -450,7 +414,7 @@ class Provider(ABC):
             fields.append(error["param"])
         message = error.get("message")
         if isinstance(message, str):
-            fields.extend(_QUOTED_NAME.findall(message))
+            fields.extend(QUOTED_NAME.findall(message))
         return fields
 
     # --- the HTTP exchange, for adapters ----------------------------------------------------
@@ -562,19 +526,3 @@ class Provider(ABC):
             if value:
                 hints[name] = value
         return hints
-
-
-# 'max_tokens' or `temperature` in a provider's message: a field name, quoted.
-_QUOTED_NAME = re.compile(r"['`\"]([A-Za-z_][\w.]*(?:\[\d+\][\w.]*)*)['`\"]")
-_PATH_SEGMENTS = re.compile(r"\.|\[\d+\]\.?")
-
-
-def origin_of(field_path: str, origins: Mapping[str, str]) -> str | None:
-    """The driftmon param behind a rejected body field (`reasoning.effort`, `max_tokens`,
-    `tools[0].function`), trying the whole path, then its ever shorter prefixes."""
-    segments = [s for s in _PATH_SEGMENTS.split(field_path.strip()) if s]
-    for end in range(len(segments), 0, -1):
-        param = origins.get(".".join(segments[:end]))
-        if param is not None:
-            return param
-    return None

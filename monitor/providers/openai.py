@@ -13,14 +13,13 @@ Schema, so the caller decides). Tools are function definitions; calls come back 
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any, ClassVar
 
-import httpx
-
 from monitor.errors import ErrorClass, PermanentProviderError
 from monitor.providers.base import ChatRequest, Provider, ProviderResponse, ToolCall, ToolSpec
-from monitor.providers.params import TOKEN_CAP_PARAMS, token_cap, uses_max_completion_tokens
+from monitor.providers.params import TOKEN_CAP_PARAMS, cap_field, token_cap
 from monitor.providers.wire import (
     JsonReply,
     as_int,
@@ -28,6 +27,7 @@ from monitor.providers.wire import (
     classify_status,
     clip,
     describe_error_body,
+    nested_int,
     protocol_error,
     provider_error,
 )
@@ -59,14 +59,9 @@ class OpenAIProvider(Provider):
         # Local compatible servers often run without a key: then no Authorization at all.
         return {"authorization": f"Bearer {self._api_key}"} if self._api_key else {}
 
+    @functools.cached_property
     def _cap_field(self) -> str:
-        try:
-            host = httpx.URL(self.base_url).host
-        except httpx.InvalidURL:
-            host = ""  # the request itself will report the bad URL
-        if uses_max_completion_tokens(self.token_limit_param, host):
-            return "max_completion_tokens"
-        return "max_tokens"
+        return cap_field(self.kind, self.base_url, self.token_limit_param)
 
     def _body(self, request: ChatRequest) -> tuple[dict[str, Any], dict[str, str]]:
         """The JSON body, and which driftmon param produced each field (for error_param)."""
@@ -76,8 +71,7 @@ class OpenAIProvider(Provider):
             "messages": [{"role": role, "content": content} for role, content in request.messages],
         }
         origins: dict[str, str] = {}
-        cap_field = self._cap_field()
-        cap = token_cap(params, cap_field)
+        cap = token_cap(params, self._cap_field)
         for name in TOKEN_CAP_PARAMS:
             params.pop(name, None)
         if not request.tools:
@@ -87,8 +81,8 @@ class OpenAIProvider(Provider):
             body[name] = value
             origins[name] = name
         if cap is not None:
-            body[cap_field] = cap[1]
-            origins[cap_field] = cap[0]
+            body[self._cap_field] = cap[1]
+            origins[self._cap_field] = cap[0]
 
         owned: list[tuple[str, ...]] = []
         if request.response_format == "json_schema":
@@ -172,8 +166,8 @@ class OpenAIProvider(Provider):
             identity_hints=self._identity_hints(reply.headers),
             refused=refused,
             tool_calls=_tool_calls(message.get("tool_calls"), reply),
-            reasoning_tokens=_detail(usage, "completion_tokens_details", "reasoning_tokens"),
-            cached_tokens=_detail(usage, "prompt_tokens_details", "cached_tokens"),
+            reasoning_tokens=nested_int(usage, "completion_tokens_details", "reasoning_tokens"),
+            cached_tokens=nested_int(usage, "prompt_tokens_details", "cached_tokens"),
         )
 
 
@@ -212,12 +206,6 @@ def arguments_text(arguments: Any) -> str:
     if arguments is None:
         return ""
     return json.dumps(arguments, ensure_ascii=False)
-
-
-def _detail(usage: dict[str, Any], details: str, name: str) -> int | None:
-    """A count nested in usage (`completion_tokens_details.reasoning_tokens` and such)."""
-    nested = usage.get(details)
-    return as_int(nested.get(name)) if isinstance(nested, dict) else None
 
 
 def _raise_error_in_body(data: dict[str, Any], reply: JsonReply) -> None:

@@ -65,6 +65,7 @@ This module imports nothing heavy: config and probe loading use it.
 from __future__ import annotations
 
 import difflib
+from urllib.parse import urlsplit
 
 KINDS = ("openai", "openai-responses", "anthropic")
 
@@ -168,6 +169,22 @@ def token_cap(params: dict[str, object], sent_as: str) -> tuple[str, object] | N
         return None
     name = sent_as if sent_as in given else given[0]
     return name, params[name]
+
+
+def cap_field(kind: str, base_url: str | None, token_limit_param: str) -> str:
+    """The request field a kind sends the output cap in (see the table above); `base_url`
+    None is the kind's default, OpenAI's own API."""
+    if kind == "openai-responses":
+        return "max_output_tokens"
+    if kind == "anthropic":
+        return "max_tokens"
+    try:
+        host = (urlsplit(base_url).hostname or "") if base_url else OPENAI_HOSTS[0]
+    except ValueError:
+        host = ""  # the request itself will report the bad URL
+    if uses_max_completion_tokens(token_limit_param, host):
+        return "max_completion_tokens"
+    return "max_tokens"
 
 
 def uses_max_completion_tokens(token_limit_param: str, host: str) -> bool:

@@ -12,29 +12,22 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from monitor.providers.params import (
+    DROPPED_PARAMS,
     KIND_PARAMS,
     TOKEN_CAP_PARAMS,
+    cap_field,
     token_cap,
-    uses_max_completion_tokens,
 )
 
 OPENAI_KINDS = ("openai", "openai-responses")
-DEFAULT_OPENAI_HOST = "api.openai.com"
 
 # Renamed on the way out, per kind (other accepted params keep their name).
 _RENAMED: dict[str, dict[str, str]] = {
     "openai": {},
     "openai-responses": {"reasoning_effort": "reasoning.effort", "verbosity": "text.verbosity"},
     "anthropic": {"stop": "stop_sequences", "reasoning_effort": "thinking.budget_tokens"},
-}
-# Accepted by a kind's config, but its API has no such field.
-_DROPPED: dict[str, frozenset[str]] = {
-    "openai": frozenset(),
-    "openai-responses": frozenset({"stop", "seed"}),
-    "anthropic": frozenset({"seed"}),
 }
 
 # OpenAI's reasoning models (o1, o3, o4-mini, the gpt-5 family; "openai/o3" behind a gateway),
@@ -56,13 +49,13 @@ def request_fields(
     """For each param, the request field it is sent as (dotted for a nested field), or None
     when this kind does not send it (another kind's param, or an output cap superseded by
     another spelling of the cap)."""
-    cap_field = _cap_field(kind, base_url, token_limit_param)
-    cap = token_cap(dict(params), cap_field)
+    cap_sent_as = cap_field(kind, base_url, token_limit_param)
+    cap = token_cap(dict(params), cap_sent_as)
     fields: dict[str, str | None] = {}
     for name in params:
         if name in TOKEN_CAP_PARAMS:
-            fields[name] = cap_field if cap is not None and cap[0] == name else None
-        elif name not in KIND_PARAMS[kind] or name in _DROPPED[kind]:
+            fields[name] = cap_sent_as if cap is not None and cap[0] == name else None
+        elif name not in KIND_PARAMS[kind] or name in DROPPED_PARAMS[kind]:
             fields[name] = None
         else:
             fields[name] = _RENAMED[kind].get(name, name)
@@ -75,17 +68,6 @@ def request_fields(
         ):
             fields["reasoning_effort"] = None
     return fields
-
-
-def _cap_field(kind: str, base_url: str | None, token_limit_param: str) -> str:
-    if kind == "openai-responses":
-        return "max_output_tokens"
-    if kind == "anthropic":
-        return "max_tokens"
-    host = (urlsplit(base_url).hostname or "") if base_url else DEFAULT_OPENAI_HOST
-    if uses_max_completion_tokens(token_limit_param, host):
-        return "max_completion_tokens"
-    return "max_tokens"
 
 
 @dataclass(frozen=True)

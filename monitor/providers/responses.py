@@ -28,6 +28,7 @@ from monitor.providers.wire import (
     as_int,
     as_str,
     clip,
+    nested_int,
     protocol_error,
     provider_error,
 )
@@ -183,14 +184,9 @@ class ResponsesProvider(OpenAIProvider):
             identity_hints=self._identity_hints(reply.headers),
             refused=refused,
             tool_calls=tuple(calls),
-            reasoning_tokens=_detail(usage, "output_tokens_details", "reasoning_tokens"),
-            cached_tokens=_detail(usage, "input_tokens_details", "cached_tokens"),
+            reasoning_tokens=nested_int(usage, "output_tokens_details", "reasoning_tokens"),
+            cached_tokens=nested_int(usage, "input_tokens_details", "cached_tokens"),
         )
-
-
-def _detail(usage: dict[str, Any], details: str, name: str) -> int | None:
-    nested = usage.get(details)
-    return as_int(nested.get(name)) if isinstance(nested, dict) else None
 
 
 def _failed(error: Any, reply: JsonReply) -> Exception:

@@ -214,6 +214,12 @@ def as_int(value: Any) -> int | None:
     return None
 
 
+def nested_int(data: dict[str, Any], table: str, name: str) -> int | None:
+    """A count one level down (`usage.completion_tokens_details.reasoning_tokens`)."""
+    nested = data.get(table)
+    return as_int(nested.get(name)) if isinstance(nested, dict) else None
+
+
 def as_str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 

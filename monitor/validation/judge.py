@@ -22,7 +22,7 @@ from monitor.validation.schema import SchemaValidator, schema_errors
 
 DEFAULT_LIMITS = OutputLimits()
 # The longest tool name a probe can declare (and the width of the stored column).
-MAX_TOOL_NAME = 64
+MAX_TOOL_NAME = 64  # the width of Result.tool_name: a longer name (the model's invention) is cut
 PROVIDER_REFUSAL = "refused by the provider"
 _HEURISTIC_REFUSAL = " (looks like a refusal)"
 
