@@ -6,13 +6,16 @@ the default DriftConfig, on synthetic but realistic probe sets (see make_world):
     identity: the engine records an identity event and attaches it to the same evaluation
     against the same baseline, so weekly identity changes that change nothing give exactly
     this stream. Row 2: an operator accepts a new baseline after each weekly identity change
-    (streaks restart). Row 3, a stress test outside the tests' null: every run shares a
-    random shift (pass logit, log length), as load or routing might cause.
+    (the alarm rule's evidence restarts). Rows 3-5: every run shares a random shift (pass
+    logit, log length, label logits), as load or routing might cause, at 0.5, 1 and 2 times
+    the size of RUN_LOGIT_SD / RUN_LOG_SD; the baseline's runs estimate its variance.
     A false alarm is the onset of an episode in which any quality metric is DRIFTED.
-  - a change at run 0 (pass rate -5/-10/-20 points, one category +15 points, length -20%):
-    detection within 24 runs and the median delay in runs (misses count as never).
-Goals: <= 1 false alarm per target per month; a 10-point drop at 100 probes x 3 samples
-detected with median delay <= 2 runs. The table also goes to bench/results/calibration.txt.
+  - a change at run 0 (pass rate -5/-10/-20 points, one category +15 points, length -20%;
+    the 10-point drop and the length change also with run effects x1): detection within 24
+    runs and the median delay in runs (misses count as never).
+Goals: <= 0.5 false alarms per target per month at every size, with and without run effects;
+a 10-point drop at 100 probes x 3 samples detected with median delay 1 run. The table also
+goes to bench/results/calibration.txt.
 
     .venv/bin/python bench/calibration.py [--quick] [--months N] [--sims N] [--set K=V]
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import pickle
 import sys
 import time
 from collections import Counter, deque
@@ -33,8 +37,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from monitor.drift.evaluate import evaluate
-from monitor.drift.model import Observation
+from monitor.drift.evaluate import baseline_dispersion, evaluate
+from monitor.drift.model import Carry, Evaluation, Observation
 from monitor.drift.power import PassRateModel, probe_rates
 from monitor.drift.settings import DriftConfig
 
@@ -42,13 +46,32 @@ REPO = Path(__file__).resolve().parent.parent
 RUNS_PER_MONTH = 720  # hourly, 30 days
 IDENTITY_EVERY = 168  # weekly
 HORIZON = 24  # runs after a change within which it counts as detected
-SIZES = ((50, 1), (50, 3), (100, 1), (100, 3), (200, 1), (200, 3))
+# A 24-run baseline makes every evaluation compare ~25 runs: 200 x 3 costs ~0.3 s, so the big
+# size runs for false alarms only, and the detection rows (a new baseline per simulation,
+# with its run-to-run variation estimated leave-one-run-out) use the smaller sizes.
+SIZES = ((100, 3), (50, 1), (100, 1), (200, 3))
+# 200 x 3 costs ~4 minutes a month: it runs for the no-run-effect and the x1 rows, 2 months each.
+LARGE = {(200, 3): (2, ("events", "run-effects-1"))}
+DETECTION_SIZES = ((50, 1), (100, 1), (100, 3))
 CATEGORIES = ("positive", "negative", "neutral")
 SHARES = np.array([0.5, 0.3, 0.2])
 PASS_MODEL = PassRateModel(baseline_rate=0.85, flaky=0.10, noise=0.01)  # as at temperature 0
-CHANGES = (("pass", -0.05), ("pass", -0.10), ("pass", -0.20), ("category", 0.15), ("length", -0.2))
-RUN_LOGIT_SD, RUN_LOG_SD = 0.2, 0.03  # run effects: one shift of pass logit, log length per run
-VARIANTS = {"events": "auto/events", "accept": "weekly accept", "run-effects": "run effects"}
+CHANGES = (
+    ("pass", -0.05, 0.0), ("pass", -0.10, 0.0), ("pass", -0.20, 0.0), ("category", 0.15, 0.0),
+    ("length", -0.2, 0.0), ("pass", -0.10, 1.0), ("length", -0.2, 1.0),
+)  # fmt: skip
+# Run effects of size 1: one shift per run of the pass logit (sd 0.2: about 2.5 points at an 85%
+# pass rate, as a provider whose valid share swings ~3 points from run to run), of the log length
+# (sd 0.03: +-3%) and of the label logits (sd 0.2). Rows scale all three.
+RUN_LOGIT_SD, RUN_LOG_SD = 0.2, 0.03
+RUN_EFFECT_SIZES = {"run-effects-0.5": 0.5, "run-effects-1": 1.0, "run-effects-2": 2.0}
+VARIANTS = {
+    "events": "auto/events",
+    "accept": "weekly accept",
+    "run-effects-0.5": "run effects x0.5",
+    "run-effects-1": "run effects x1",
+    "run-effects-2": "run effects x2",
+}
 LABELS = {"pass": "pass rate", "category": "label share", "length": "length"}
 TARGET_METRIC = {"pass": "pass_rate", "category": "field:label", "length": "length_chars"}
 
@@ -101,19 +124,21 @@ def shifted(world: World, kind: str, size: float, rng: np.random.Generator) -> W
 
 
 def run_observations(
-    world: World, samples: int, rng: np.random.Generator, run_effect: bool = False
+    world: World, samples: int, rng: np.random.Generator, run_effect: float = 0.0, run_id: int = 0
 ) -> list[Observation]:
     n = len(world.pass_p)
     out: list[Observation] = []
-    pass_p, log_median = world.pass_p, world.log_median
+    pass_p, log_median, label_p = world.pass_p, world.log_median, world.label_p
     if run_effect:  # one shift shared by every result of this run (load, batching, routing)
-        logit = np.log(pass_p / (1 - pass_p)) + rng.normal(0, RUN_LOGIT_SD)
-        pass_p, log_median = 1 / (1 + np.exp(-logit)), log_median + rng.normal(0, RUN_LOG_SD)
+        logit = np.log(pass_p / (1 - pass_p)) + rng.normal(0, RUN_LOGIT_SD * run_effect)
+        pass_p = 1 / (1 + np.exp(-logit))
+        log_median = log_median + rng.normal(0, RUN_LOG_SD * run_effect)
+        label_p = label_p * np.exp(rng.normal(0, RUN_LOGIT_SD * run_effect, 3))
     for _ in range(samples):
         passed = rng.random(n) < pass_p
         chars = np.maximum(1, np.exp(rng.normal(log_median, world.log_sigma))).astype(int)
         tokens = np.maximum(1, (chars / rng.uniform(3.6, 4.4, n)).astype(int))
-        cum = world.label_p.cumsum(axis=1)
+        cum = label_p.cumsum(axis=1)
         labels = np.minimum(2, (rng.random(n)[:, None] > cum / cum[:, -1:]).sum(axis=1))
         # JSON probes that always parse, finish with "stop" and track one label field.
         common: dict[str, Any] = {"format_kind": "clean", "parsed": True, "finish_reason": "stop"}
@@ -125,6 +150,7 @@ def run_observations(
                 output_chars=int(chars[p]),
                 output_tokens=int(tokens[p]),
                 tracked={"label": CATEGORIES[labels[p]]},
+                run_id=run_id,
             )
             for p in range(n)
         ]
@@ -134,56 +160,88 @@ def run_observations(
 class History:
     """The runs a target has made so far: the baseline and current windows are cut from it."""
 
-    def __init__(self, n: int, samples: int, config: DriftConfig, seed: int, jitter: bool):
+    def __init__(self, n: int, samples: int, config: DriftConfig, seed: int, jitter: float):
         self.rng = np.random.default_rng(seed)
         self.world, self.samples, self.jitter = make_world(n, self.rng), samples, jitter
+        self.config, self.count = config, 0
         keep = max(config.baseline_runs, config.window_runs)
         self.runs: deque[list[Observation]] = deque(maxlen=keep)
         for _ in range(config.baseline_runs):
             self.run()
-        self.baseline = self.last(config.baseline_runs)
+        self.accept()
 
     def run(self) -> None:
-        self.runs.append(run_observations(self.world, self.samples, self.rng, self.jitter))
+        self.count += 1
+        observations = run_observations(
+            self.world, self.samples, self.rng, self.jitter, run_id=self.count
+        )
+        self.runs.append(observations)
+
+    def accept(self) -> None:
+        """The newest baseline_runs runs become the baseline; its dispersion is computed once
+        (it depends on the baseline alone, as in the daemon, where each evaluation recomputes
+        it at the cost of baseline_runs more tests)."""
+        self.baseline = self.last(self.config.baseline_runs)
+        versions = sorted({o.probe_version_id for o in self.baseline})
+        self.dispersion = baseline_dispersion(self.baseline, versions, self.config)
+        self.carried: dict[str, Carry] = {}
+        self.cache: dict[Any, Any] = {}
+
+    def evaluate(self) -> Evaluation:
+        result = evaluate(
+            self.baseline,
+            self.last(self.config.window_runs),
+            self.config,
+            previous=self.carried,
+            dispersion=self.dispersion,
+            baseline_cache=self.cache,
+        )
+        self.carried = {v.metric: v.carry for v in result.verdicts}
+        return result
 
     def last(self, count: int) -> list[Observation]:
         return [o for run in list(self.runs)[-count:] for o in run]
 
 
-def null_month(task: tuple[int, int, str, int, DriftConfig]) -> tuple[int, list[str]]:
-    """One month without change; returns the alarms raised and the metrics that raised them."""
+def null_month(
+    task: tuple[int, int, str, int, DriftConfig],
+) -> tuple[int, list[str], list[dict[str, float]]]:
+    """One month without change: the alarms raised, the metrics that raised them, and each
+    evaluation's quality p-values (the metrics the alarm rule counted), for replaying the
+    rule at other thresholds (bench/cusum_replay.py)."""
     n, samples, variant, seed, config = task
-    history = History(n, samples, config, seed, jitter=variant == "run-effects")
-    streaks: dict[str, int] = {}
+    history = History(n, samples, config, seed, jitter=RUN_EFFECT_SIZES.get(variant, 0.0))
     alarms, was_drifted, metrics = 0, False, []
+    trace: list[dict[str, float]] = []
     for run in range(RUNS_PER_MONTH):
         weekly = run > IDENTITY_EVERY and run % IDENTITY_EVERY == config.baseline_runs
         if variant == "accept" and weekly:  # `baseline accept` of the runs since the event
-            history.baseline, streaks = history.last(config.baseline_runs), {}
+            history.accept()
+            trace.append({})  # an empty evaluation marks the restart
         history.run()
-        result = evaluate(
-            history.baseline, history.last(config.window_runs), config, previous_streaks=streaks
+        result = history.evaluate()
+        trace.append(
+            {
+                v.metric: float(v.p_value)
+                for v in result.verdicts
+                if v.family == "quality" and v.threshold is not None and v.p_value is not None
+            }
         )
-        streaks = {v.metric: v.streak for v in result.verdicts}
         if result.drifted and not was_drifted:
             alarms += 1
             metrics.extend(v.metric for v in result.drifted)
         was_drifted = bool(result.drifted)
-    return alarms, metrics
+    return alarms, metrics, trace
 
 
-def detection(task: tuple[int, int, str, float, int, DriftConfig]) -> float:
+def detection(task: tuple[int, int, str, float, float, int, DriftConfig]) -> float:
     """Runs from a change to the alarm on its metric; inf when not within HORIZON runs."""
-    n, samples, kind, size, seed, config = task
-    history = History(n, samples, config, seed, jitter=False)
+    n, samples, kind, size, jitter, seed, config = task
+    history = History(n, samples, config, seed, jitter=jitter)
     history.world = shifted(history.world, kind, size, history.rng)
-    streaks: dict[str, int] = {}
     for run in range(1, HORIZON + 1):
         history.run()
-        result = evaluate(
-            history.baseline, history.last(config.window_runs), config, previous_streaks=streaks
-        )
-        streaks = {v.metric: v.streak for v in result.verdicts}
+        result = history.evaluate()
         if any(v.metric == TARGET_METRIC[kind] and v.drifted for v in result.verdicts):
             return float(run)
     return math.inf
@@ -204,27 +262,45 @@ def emit(lines: list[str], text: str) -> None:
     print(text, file=sys.stderr, flush=True)  # progress: a full run takes a while
 
 
-def false_alarms(pool: Any, config: DriftConfig, months: int, sizes: Any) -> list[str]:
+def false_alarms(
+    pool: Any, config: DriftConfig, months: int, sizes: Any, trace_dir: Path | None = None
+) -> list[str]:
     lines = [
         "False alarms per target per month, no behaviour change (hourly runs, 720/month)",
-        f"{'probes x samples':>17} {'variant':>13} {'months':>6} {'alarms':>6} "
+        f"{'probes x samples':>17} {'variant':>17} {'months':>6} {'alarms':>6} "
         f"{'per month':>9} {'95% CI':>15}  alarms by metric",
     ]
+    total = exposure = 0
     for n, k in sizes:
+        cap, only = LARGE.get((n, k), (months, tuple(VARIANTS)))
         for variant, label in VARIANTS.items():
+            if variant not in only:
+                continue
+            rows = min(months, cap)
             tasks = [
-                (n, k, variant, seed_of(1, n, k, len(variant), m), config) for m in range(months)
+                (n, k, variant, seed_of(1, n, k, list(VARIANTS).index(variant), m), config)
+                for m in range(rows)
             ]
             results = list(pool.map(null_month, tasks))
-            count = sum(a for a, _ in results)
-            low, high = poisson_ci(count, months)
-            by_metric = dict(Counter(m for _, ms in results for m in ms))
+            if trace_dir is not None:
+                name = f"{n}x{k}-{variant}.pickle"
+                (trace_dir / name).write_bytes(pickle.dumps([t for *_, t in results]))
+            count = sum(a for a, *_ in results)
+            total, exposure = total + count, exposure + rows
+            low, high = poisson_ci(count, rows)
+            by_metric = dict(Counter(m for _, ms, _ in results for m in ms))
             emit(
                 lines,
-                f"{f'{n} x {k}':>17} {label:>13} {months:>6} {count:>6} "
-                f"{count / months:>9.2f} {f'[{low:.2f}, {high:.2f}]':>15}  "
+                f"{f'{n} x {k}':>17} {label:>17} {rows:>6} {count:>6} "
+                f"{count / rows:>9.2f} {f'[{low:.2f}, {high:.2f}]':>15}  "
                 f"{by_metric or ''}",
             )
+    low, high = poisson_ci(total, exposure)
+    emit(
+        lines,
+        f"{'all rows':>17} {'':>17} {exposure:>6} {total:>6} {total / exposure:>9.2f} "
+        f"{f'[{low:.2f}, {high:.2f}]':>15}",
+    )
     return lines
 
 
@@ -235,11 +311,12 @@ def detections(pool: Any, config: DriftConfig, sims: int, sizes: Any) -> list[st
         f"{'change':>22} {'probes x samples':>17} {'sims':>5} {'detected':>8} "
         f"{'95% CI':>14} {'median delay':>12}",
     ]
-    for kind, size in CHANGES:
+    for kind, size, jitter in CHANGES:
         what = f"{LABELS[kind]} {size * 100:+.0f}{'%' if kind == 'length' else ' pts'}"
+        what += f", run effects x{jitter:g}" if jitter else ""
         for n, k in sizes:
-            key = (2, n, k, round(abs(size) * 100), "pcl".index(kind[0]))
-            tasks = [(n, k, kind, size, seed_of(*key, i), config) for i in range(sims)]
+            key = (2, n, k, round(abs(size) * 100), "pcl".index(kind[0]), round(jitter * 10))
+            tasks = [(n, k, kind, size, jitter, seed_of(*key, i), config) for i in range(sims)]
             delays = np.array(list(pool.map(detection, tasks, chunksize=4)))
             hits = int(np.isfinite(delays).sum())
             ci = stats.binomtest(hits, sims).proportion_ci(method="exact")
@@ -268,10 +345,12 @@ def main() -> None:
     )
     parser.add_argument("--only", choices=["false-alarms", "detection"])
     parser.add_argument("--out", help="default: bench/results/calibration[_quick].txt")
+    parser.add_argument("--trace", help="directory for the no-change p-value streams")
     args = parser.parse_args(sys.argv[1:])
-    months = args.months or (2 if args.quick else 12)
-    sims = args.sims or (20 if args.quick else 100)
+    months = args.months or (1 if args.quick else 4)
+    sims = args.sims or (10 if args.quick else 40)
     sizes = ((50, 1), (100, 3)) if args.quick else SIZES
+    detection_sizes = ((50, 1), (100, 3)) if args.quick else DETECTION_SIZES
     config = DriftConfig.model_validate(dict(kv.split("=", 1) for kv in args.set))
     started = time.perf_counter()
     lines = [
@@ -284,9 +363,12 @@ def main() -> None:
     ]
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         if args.only != "detection":
-            lines += [*false_alarms(pool, config, months, sizes), ""]
+            trace_dir = Path(args.trace) if args.trace else None
+            if trace_dir is not None:
+                trace_dir.mkdir(parents=True, exist_ok=True)
+            lines += [*false_alarms(pool, config, months, sizes, trace_dir), ""]
         if args.only != "false-alarms":
-            lines += [*detections(pool, config, sims, sizes), ""]
+            lines += [*detections(pool, config, sims, detection_sizes), ""]
     lines.append(f"({time.perf_counter() - started:.0f} s, {args.workers} workers)")
     text = "\n".join(lines) + "\n"
     print(text)

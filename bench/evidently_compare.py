@@ -7,16 +7,17 @@ columns passed (categorical), length (numerical) and label (the tracked field, c
     / K-S at p < 0.05 for a reference of <= 1,000 rows; Wasserstein / Jensen-Shannon distance
     >= 0.1 above that). It is unpaired and judges each window on its own. An alarm is any
     column drifted; "dataset drift" (>= 50% of columns drifted) is shown too.
-  - driftmon: monitor.drift.evaluate with the default DriftConfig, streaks carried over
-    consecutive windows; an alarm is any quality metric DRIFTED.
+  - driftmon: monitor.drift.evaluate with the default DriftConfig, the alarm rule's evidence
+    carried over consecutive windows; an alarm is any quality metric DRIFTED.
 No change: days of 24 hourly windows; false alarms = alarm onsets, scaled to a 30-day month;
 again with the run effects of bench/calibration.py (one shift shared by a run's results).
-Change at run 0: detected = the changed column/metric flagged within `persistence` runs
-(the earliest driftmon can alarm; Evidently gets the same number of windows).
+Change at run 0: detected = the changed column/metric flagged within WITHIN (2) runs
+(Evidently gets the same number of windows, each judged on its own).
 
-Evidently is not a driftmon dependency; install it into the venv for this bench only:
-    .venv/bin/pip install evidently 'pandas<3'
-    .venv/bin/python bench/evidently_compare.py [--quick] [--days N] [--sims N]
+Evidently is not a driftmon dependency; install it with driftmon in a separate venv for this
+bench only (its own pins must not move driftmon's):
+    python3 -m venv ev && ev/bin/pip install -e . evidently==0.7.23 'pandas<3'
+    ev/bin/python bench/evidently_compare.py [--quick] [--days N] [--sims N]
 Writes the table to bench/results/evidently_compare.txt as well.
 """
 
@@ -35,10 +36,9 @@ os.environ.setdefault("DO_NOT_TRACK", "1")  # Evidently's usage telemetry: off
 os.environ.setdefault("ITERATIVE_DO_NOT_TRACK", "1")
 
 import numpy as np
-from calibration import REPO, make_world, run_observations, shifted
+from calibration import REPO, History, shifted
 from scipy import stats
 
-from monitor.drift.evaluate import evaluate
 from monitor.drift.model import Observation, State
 from monitor.drift.settings import DriftConfig
 
@@ -49,13 +49,15 @@ try:
 except ImportError as exc:
     print(
         f"Evidently is needed for this bench only and is not importable ({exc}).\n"
-        "Install it into the venv:  .venv/bin/pip install evidently 'pandas<3'",
+        "Install it with driftmon in a separate venv:  python3 -m venv ev && "
+        "ev/bin/pip install -e . evidently==0.7.23 'pandas<3'",
         file=sys.stderr,
     )
     sys.exit(1)
 
 COLUMN = {"pass": "passed", "category": "label", "length": "length"}
 METRIC = {"pass": "pass_rate", "category": "field:label", "length": "length_chars"}
+WITHIN = 2  # runs after a change: monitor.drift.power.DEFAULT_WITHIN
 CHANGES = (("pass", -0.10), ("pass", -0.05), ("category", 0.15), ("length", -0.20))
 DEFINITION = DataDefinition(numerical_columns=["length"], categorical_columns=["passed", "label"])
 
@@ -93,20 +95,14 @@ def evidently_flags(reference: list[Observation], current: list[Observation]) ->
 
 def null_day(n: int, k: int, seed: int, config: DriftConfig, jitter: bool) -> tuple[int, int, int]:
     """Alarm onsets over 24 hourly windows: driftmon, Evidently any column, Evidently dataset.
-    jitter: the run effects of bench/calibration.py (one shared shift per run)."""
-    rng = np.random.default_rng(seed)
-    world = make_world(n, rng)
-    baseline = [
-        o for _ in range(config.baseline_runs) for o in run_observations(world, k, rng, jitter)
-    ]
+    jitter: the run effects of bench/calibration.py (one shared shift per run, size 1)."""
+    history = History(n, k, config, seed, jitter=1.0 if jitter else 0.0)
     onsets = [0, 0, 0]
     previous = [False, False, False]
-    streaks: dict[str, int] = {}
     for _ in range(24):
-        current = run_observations(world, k, rng, jitter)
-        result = evaluate(baseline, current, config, previous_streaks=streaks)
-        streaks = {v.metric: v.streak for v in result.verdicts}
-        flags = evidently_flags(baseline, current)
+        history.run()
+        result = history.evaluate()
+        flags = evidently_flags(history.baseline, history.last(1))
         now = [bool(result.drifted), bool(flags - {"dataset"}), "dataset" in flags]
         for i in range(3):
             onsets[i] += now[i] and not previous[i]
@@ -117,20 +113,16 @@ def null_day(n: int, k: int, seed: int, config: DriftConfig, jitter: bool) -> tu
 def change_sim(
     n: int, k: int, kind: str, size: float, seed: int, config: DriftConfig
 ) -> tuple[bool, bool, bool]:
-    rng = np.random.default_rng(seed)
-    world = make_world(n, rng)
-    baseline = [o for _ in range(config.baseline_runs) for o in run_observations(world, k, rng)]
-    after = shifted(world, kind, size, rng)
+    history = History(n, k, config, seed, jitter=0.0)
+    history.world = shifted(history.world, kind, size, history.rng)
     found = [False, False, False]
-    streaks: dict[str, int] = {}
-    for _ in range(config.persistence):
-        current = run_observations(after, k, rng)
-        result = evaluate(baseline, current, config, previous_streaks=streaks)
-        streaks = {v.metric: v.streak for v in result.verdicts}
+    for _ in range(WITHIN):
+        history.run()
+        result = history.evaluate()
         found[0] |= any(
             v.metric == METRIC[kind] and v.state is State.DRIFTED for v in result.verdicts
         )
-        flags = evidently_flags(baseline, current)
+        flags = evidently_flags(history.baseline, history.last(1))
         found[1] |= COLUMN[kind] in flags
         found[2] |= "dataset" in flags
     return found[0], found[1], found[2]
@@ -154,10 +146,11 @@ def main() -> None:
     warnings.filterwarnings("ignore")  # Evidently's own deprecation chatter
     started = time.perf_counter()
     lines = [
-        f"$ .venv/bin/python bench/evidently_compare.py{' --quick' if args.quick else ''}",
+        f"$ .venv/bin/python bench/evidently_compare.py {' '.join(sys.argv[1:])}".rstrip(),
         f"Evidently {__import__('evidently').__version__} DataDriftPreset() defaults; "
-        f"driftmon DriftConfig() defaults (alpha {config.alpha}, persistence "
-        f"{config.persistence}, baseline {config.baseline_runs} runs)",
+        f"driftmon DriftConfig() defaults (alpha {config.alpha}, "
+        f"{config.runs_between_false_alarms} runs between false alarms, "
+        f"baseline {config.baseline_runs} runs)",
         "",
     ]
     header = (
@@ -180,8 +173,7 @@ def main() -> None:
         )
     lines += [
         "",
-        f"Detected within {config.persistence} runs of a change (share of {sims} "
-        "simulations, exact 95% CI)",
+        f"Detected within {WITHIN} runs of a change (share of {sims} simulations, exact 95% CI)",
         header,
     ]
     for kind, size in CHANGES:

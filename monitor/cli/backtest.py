@@ -53,6 +53,7 @@ def report_json(report: BacktestReport, config_source: str) -> dict[str, Any]:
         "probes": report.probes,
         "repeats": report.repeats,
         "seed": report.seed,
+        "runs": report.runs,
         "config": config_source,
         "any_flagged_fraction": report.any_flagged,
         "shown_sample": list(report.shown_sample),  # row indices of the (id, query)-sorted pairs
@@ -90,6 +91,13 @@ def report_json(report: BacktestReport, config_source: str) -> dict[str, Any]:
     help="Random probe samples; the share flagged is reported.",
 )
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the probe samples.")
+@click.option(
+    "--runs",
+    default=2,  # monitor.drift.backtest.RUNS (not imported: it loads the statistics)
+    show_default=True,
+    type=click.IntRange(1, 100),
+    help="Evaluations of each window, as runs of the new model after the swap.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def backtest_command(
@@ -103,13 +111,14 @@ def backtest_command(
     probes: int,
     repeats: int,
     seed: int,
+    runs: int,
     as_json: bool,
 ) -> None:
     """Run the detector over recorded outputs of two model versions (LLMDrift CSV layout).
 
     Rows are paired on (id, query). Baseline = --from outputs, current = --to outputs, one
-    sample per probe; the current window is evaluated `persistence` times in a row, as the
-    daemon would after the provider swapped the model. See docs/statistics.md.
+    sample per probe; the current window is evaluated --runs times in a row, as the daemon
+    would after the provider swapped the model. See docs/statistics.md.
     """
     from monitor.drift.backtest import make_scorer, pair_records, read_rows, run_backtest
 
@@ -122,6 +131,7 @@ def backtest_command(
         probes=probes,
         repeats=repeats,
         seed=seed,
+        runs=runs,
         data=data,
         scorer=scorer_name,
         from_model=from_model,
@@ -132,7 +142,7 @@ def backtest_command(
         return
     click.echo(
         f"{from_model} → {to_model}: {report.paired} paired prompts, {report.probes} probes per "
-        f"window, scorer {scorer_name}, persistence {config.persistence}, alpha {config.alpha} "
+        f"window, scorer {scorer_name}, {report.runs} evaluations, alpha {config.alpha} "
         f"({source})"
     )
     rows = [

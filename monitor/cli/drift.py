@@ -36,6 +36,11 @@ def verdict_json(record: EvaluationRecord, verdict: Verdict) -> dict[str, Any]:
         "test": verdict.test,
         "effect_name": verdict.effect_name,
         "streak": verdict.streak,
+        # The alarm rule: drifted once evidence reaches threshold (and the effect matters).
+        "evidence": verdict.evidence,
+        "threshold": verdict.threshold,
+        # Run-to-run variance over sampling variance in the baseline (None: not estimated).
+        "dispersion": verdict.dispersion,
         "note": verdict.note,
         "evaluation_id": record.evaluation_id,
         "run_ids": list(record.run_ids),

@@ -60,7 +60,7 @@ from monitor.cli.output import print_json
 @click.option(
     "--within",
     type=click.IntRange(1, 1000),
-    help="Runs after the change (default: persistence, the earliest alarm).",
+    help="Runs after the change within which the alarm must come (default: 2).",
 )
 @click.option(
     "--direction",
@@ -112,6 +112,7 @@ def power_command(
     The probe model (near-deterministic probes plus a flaky share) is in docs/statistics.md.
     """
     from monitor.drift.power import (
+        DEFAULT_WITHIN,
         PassRateModel,
         detectable_change,
         required_probes,
@@ -124,7 +125,7 @@ def power_command(
         model.check()
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--baseline-rate/--flaky") from None
-    horizon = within or config.persistence
+    horizon = within or max(DEFAULT_WITHIN, config.persistence)
     out: dict[str, Any] = {
         "baseline_rate": baseline_rate,
         "samples": samples,
@@ -137,6 +138,7 @@ def power_command(
         "seed": seed,
         "alpha": config.alpha,
         "persistence": config.persistence,
+        "runs_between_false_alarms": config.runs_between_false_alarms,
         "baseline_runs": config.baseline_runs,
         "config": source,
     }
@@ -157,7 +159,7 @@ def power_command(
             )
             if abs(change) < config.min_rate_change * 1.5:
                 # The observed change scatters around the true one: near the floor it falls
-                # below it about half the time, in any of the `persistence` evaluations.
+                # below it about half the time, in any evaluation.
                 text += (
                     f"\nnote: {change:+.1%} is close to the effect floor min_rate_change "
                     f"({config.min_rate_change:.0%}); such changes are often not flagged however "
@@ -198,8 +200,9 @@ def power_command(
         return
     click.echo(text)
     click.echo(
-        f"within {horizon} run(s) of the change; alpha {config.alpha}, persistence "
-        f"{config.persistence}, baseline {config.baseline_runs} runs ({source}); "
+        f"within {horizon} run(s) of the change; alarm rule: {config.runs_between_false_alarms} "
+        f"runs between false alarms, persistence {config.persistence}, baseline "
+        f"{config.baseline_runs} runs ({source}); "
         f"{flaky:.0%} flaky probes, noise {noise}, {other_metrics} other quality metrics; "
         f"{sims} simulations, seed {seed}"
     )

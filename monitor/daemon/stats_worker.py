@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.connection import Connection
 
-from monitor.drift.model import Evaluation, Observation
+from monitor.drift.model import Carry, Dispersion, Evaluation, Observation
 from monitor.drift.settings import DriftConfig
 
 
@@ -33,11 +33,13 @@ def _evaluate(
     baseline: Sequence[Observation],
     current: Sequence[Observation],
     config: DriftConfig,
-    streaks: Mapping[str, int],
+    carried: Mapping[str, Carry],
+    dispersion: Mapping[str, Dispersion] | None = None,
 ) -> Evaluation:
     from monitor.drift.evaluate import evaluate
 
-    return evaluate(baseline, current, config, previous_streaks=dict(streaks))
+    found = dict(dispersion) if dispersion is not None else None
+    return evaluate(baseline, current, config, previous=dict(carried), dispersion=found)
 
 
 def _serve_evaluations(conn: Connection) -> None:
@@ -102,11 +104,13 @@ class PrestartedEvaluator:
         baseline: Sequence[Observation],
         current: Sequence[Observation],
         config: DriftConfig,
-        streaks: Mapping[str, int],
+        carried: Mapping[str, Carry],
+        dispersion: Mapping[str, Dispersion] | None = None,
     ) -> Evaluation:
         self._asked = True
         try:
-            self._conn.send((list(baseline), list(current), config, dict(streaks)))
+            found = dict(dispersion) if dispersion is not None else None
+            self._conn.send((list(baseline), list(current), config, dict(carried), found))
             ok, value = self._conn.recv()
         except (EOFError, OSError) as exc:
             code = self._process.exitcode
@@ -133,7 +137,8 @@ class SubprocessEvaluator:
         baseline: Sequence[Observation],
         current: Sequence[Observation],
         config: DriftConfig,
-        streaks: Mapping[str, int],
+        carried: Mapping[str, Carry],
+        dispersion: Mapping[str, Dispersion] | None = None,
     ) -> Evaluation:
         with self._lock:
             if self._pool is None:
@@ -143,8 +148,9 @@ class SubprocessEvaluator:
             pool = self._pool
             self._waiting += 1
         try:
-            return pool.submit(_evaluate, list(baseline), list(current), config,
-                               dict(streaks)).result()  # fmt: skip
+            found = dict(dispersion) if dispersion is not None else None
+            job = (list(baseline), list(current), config, dict(carried), found)
+            return pool.submit(_evaluate, *job).result()
         finally:
             with self._lock:
                 self._waiting -= 1

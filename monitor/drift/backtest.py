@@ -7,9 +7,12 @@ per side, judged pass/fail by a scorer, with its output length in characters and
 
 The detector runs as the daemon would after a provider swapped the model under a pinned name:
 baseline = the old version's outputs, current = the new version's, and because the daemon
-replays the new model every run, the same current window is evaluated `persistence` times in
-a row with streaks carried. With deterministic Monte Carlo p-values (config.seed) the verdict
-at the last evaluation is the verdict the daemon would alarm on.
+replays the new model every run, the same current window is evaluated `runs` times in a row
+(default RUNS: the first and second run after the swap) with the alarm rule's evidence
+carried. With deterministic Monte Carlo p-values (config.seed) the verdict at the last
+evaluation is the verdict the daemon would give if the new model answered the same way again.
+One output per prompt and version is one baseline run: the run-to-run variation cannot be
+estimated from it, so the tests take runs to differ by sampling alone.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from monitor.drift.model import Evaluation, Family, Observation, State
 from monitor.drift.settings import DriftConfig
 from monitor.errors import UsageError
 
+RUNS = 2  # evaluations of the recorded window: the alarm after the first or second run
 Row = Mapping[str, str]
 Scorer = Callable[[Row], bool]
 
@@ -125,6 +129,7 @@ class Record:
     passed: bool
     chars: int
     tokens: int | None
+    text: str = ""
 
 
 def read_rows(path: str | Path) -> list[dict[str, str]]:
@@ -164,7 +169,7 @@ def pair_records(
         if key in side:
             raise BacktestError(f"model {row['model']!r} answers id {row['id']!r} twice")
         answer = row["answer"] or ""
-        side[key] = Record(scorer(row), len(answer), _tokens(row.get("answer_token")))
+        side[key] = Record(scorer(row), len(answer), _tokens(row.get("answer_token")), answer)
     keys = sorted(sides[from_model].keys() & sides[to_model].keys())
     return [(sides[from_model][k], sides[to_model][k]) for k in keys]
 
@@ -176,6 +181,7 @@ def observation(probe: int, record: Record) -> Observation:
         format_kind="text",
         output_chars=record.chars,
         output_tokens=record.tokens,
+        output=record.text,
     )
 
 
@@ -183,16 +189,19 @@ def observation(probe: int, record: Record) -> Observation:
 
 
 def replay_detector(
-    baseline: Sequence[Observation], current: Sequence[Observation], config: DriftConfig
+    baseline: Sequence[Observation],
+    current: Sequence[Observation],
+    config: DriftConfig,
+    runs: int = RUNS,
 ) -> Evaluation:
-    """Evaluate the same current window `persistence` times, carrying streaks (see above)."""
+    """Evaluate the same current window `runs` times (at least `persistence`), carrying the
+    alarm rule's state (see above); the last evaluation."""
     from monitor.drift.evaluate import evaluate
 
-    streaks: dict[str, int] = {}
-    result = evaluate(baseline, current, config, previous_streaks=streaks)
-    for _ in range(config.persistence - 1):
-        streaks = {v.metric: v.streak for v in result.verdicts}
-        result = evaluate(baseline, current, config, previous_streaks=streaks)
+    result = evaluate(baseline, current, config)
+    for _ in range(max(runs, config.persistence) - 1):
+        carried = {v.metric: v.carry for v in result.verdicts}
+        result = evaluate(baseline, current, config, previous=carried)
     return result
 
 
@@ -219,6 +228,7 @@ class BacktestReport:
     probes: int  # probes per window
     repeats: int
     seed: int
+    runs: int  # evaluations of each window
     rows: tuple[MetricRow, ...]
     shown_sample: tuple[int, ...]  # indices into the paired prompts of repeat 0, shown in rows
     any_flagged: float  # share of the repeats in which any quality metric was DRIFTED
@@ -234,6 +244,7 @@ def run_backtest(
     probes: int,
     repeats: int,
     seed: int,
+    runs: int = RUNS,
     data: str = "",
     scorer: str = "",
     from_model: str = "",
@@ -252,7 +263,7 @@ def run_backtest(
         chosen = sorted(rng.sample(range(len(pairs)), size))
         baseline = [observation(i, pairs[i][0]) for i in chosen]
         current = [observation(i, pairs[i][1]) for i in chosen]
-        result = replay_detector(baseline, current, config)
+        result = replay_detector(baseline, current, config, runs)
         if first is None:
             first, shown = result, tuple(chosen)
         any_count += bool(result.drifted)
@@ -284,6 +295,7 @@ def run_backtest(
         size,
         max(1, repeats),
         seed,
+        max(runs, config.persistence),
         rows,
         shown,
         any_count / max(1, repeats),

@@ -1,20 +1,26 @@
-"""From test results to verdicts: minimum sizes, multiplicity, effect floors, persistence.
+"""From test results to verdicts: minimum sizes, multiplicity, effect floors, the alarm rule.
 
 Per metric, in this order:
 1. INSUFFICIENT_DATA (no test run; the note says why) unless the metric has data on both sides
    for at least `min_probes` probe versions and each side then has >= `min_samples` values.
-2. Benjamini-Hochberg (scipy.stats.false_discovery_control) within each family, over the metrics
-   that were tested: quality metrics never compete with operational ones for the FDR budget,
-   and an outage (many operational p-values near 0) cannot change a quality verdict. A metric
-   with no variation inside any probe version (refusal_rate all False, say) cannot be rejected
-   and is left out (see _fixed): NOT_SIGNIFICANT, p_adjusted 1, with a note.
-3. significant: p_adjusted <= alpha. meaningful: |effect| >= the floor of the metric's kind
-   (min_rate_change, min_js_distance, min_wasserstein). A tiny tolerance keeps an effect that
-   lands on the floor exactly (5 of 100 probes = 0.05) from falling below it in floating point.
-4. significant and meaningful: streak = previous + 1, DRIFTED once streak >= persistence,
-   else PENDING. significant only: NO_MEANINGFUL_CHANGE. Otherwise NOT_SIGNIFICANT. Every
-   state but the first two has streak 0: a streak counts consecutive evaluations that were
-   significant and meaningful, so a window without data also ends it (Verdict.streak).
+2. A metric with no variation inside any probe version (refusal_rate all False, say) cannot be
+   rejected and is left out of everything that counts metrics (see _fixed): NOT_SIGNIFICANT,
+   p_adjusted 1, evidence 0, with a note.
+3. Benjamini-Hochberg (scipy.stats.false_discovery_control) within each family, over the other
+   tested metrics: significant = p_adjusted <= alpha. This labels a single evaluation (PENDING)
+   and is what `drift` shows; it does not raise alarms.
+4. The alarm rule (monitor.drift.sequential): each metric's CUSUM of evidence from its p-value,
+   carried from the previous evaluation against the same baseline; the threshold splits the
+   target's in-control run length over the m metrics tested in the family, so an outage (many
+   operational metrics) cannot change a quality threshold.
+5. meaningful: |effect| >= the floor of the metric's kind (min_rate_change, min_js_distance,
+   min_wasserstein, min_text_change), and for integer-valued numeric data (lengths in tokens or
+   characters) a typical per-probe shift of more than one unit. A tiny tolerance keeps an effect
+   that lands on the floor exactly (5 of 100 probes = 0.05) from falling below it.
+6. alarming = evidence >= threshold and meaningful; streak counts consecutive alarming
+   evaluations; DRIFTED once streak >= persistence (default 1). Otherwise PENDING when alarming
+   or significant and meaningful, NO_MEANINGFUL_CHANGE when significant or over the threshold
+   but not meaningful, else NOT_SIGNIFICANT.
 """
 
 from __future__ import annotations
@@ -25,10 +31,20 @@ from typing import NamedTuple
 
 from scipy.stats import false_discovery_control
 
-from monitor.drift.model import Family, MetricData, MetricKind, State, TestResult, Verdict
+from monitor.drift.model import (
+    Carry,
+    Family,
+    MetricData,
+    MetricKind,
+    State,
+    TestResult,
+    Verdict,
+)
+from monitor.drift.sequential import cusum, threshold
 from monitor.drift.settings import DriftConfig
 
 _FLOOR_TOLERANCE = 1e-12
+_UNIT = 1.0  # the resolution of integer-valued data: a shift must exceed it to mean anything
 _FIXED_NOTE = "no variation within any probe version: left out of the multiple-testing correction"
 
 
@@ -80,17 +96,30 @@ def floor(kind: MetricKind, config: DriftConfig) -> float:
         MetricKind.BINARY: config.min_rate_change,
         MetricKind.CATEGORICAL: config.min_js_distance,
         MetricKind.NUMERIC: config.min_wasserstein,
+        MetricKind.TEXT: config.min_text_change,
     }[kind]
+
+
+def meaningful(kind: MetricKind, result: TestResult, config: DriftConfig) -> bool:
+    if abs(result.effect) < floor(kind, config) - _FLOOR_TOLERANCE:
+        return False
+    return result.shift is None or abs(result.shift) > _UNIT + _FLOOR_TOLERANCE
 
 
 def decide(
     tested: Sequence[tuple[MetricData, TestResult | Untested]],
     config: DriftConfig,
-    previous_streaks: Mapping[str, int] | None = None,
+    previous: Mapping[str, Carry] | None = None,
+    dispersion: Mapping[str, float] | None = None,
 ) -> tuple[Verdict, ...]:
-    """Verdicts in the order given; each item is (metric, its test result or why untested)."""
-    previous = previous_streaks or {}
+    """Verdicts in the order given; each item is (metric, its test result or why untested).
+
+    previous: each metric's Carry from the previous evaluation against the same baseline.
+    dispersion: the run-to-run factor already applied to a metric's p-value, to record it.
+    """
+    carried = previous or {}
     adjusted: dict[int, float] = {}
+    limits: dict[Family, float] = {}
     fixed = {i for i, (m, r) in enumerate(tested) if isinstance(r, TestResult) and _fixed(m, r)}
     for family in Family:
         tested_here = [
@@ -103,6 +132,8 @@ def decide(
             # One p-value adjusts to itself; scipy's call costs ~150 us, paid 10^6 times.
             p_adj = list(ps) if len(ps) == 1 else false_discovery_control(ps, method="bh")
             adjusted.update(zip(idx, map(float, p_adj), strict=True))
+            run_length = float(config.runs_between_false_alarms * len(ps))
+            limits[family] = threshold(config.cusum_reference, run_length)
 
     out: list[Verdict] = []
     for i, (metric, result) in enumerate(tested):
@@ -110,15 +141,23 @@ def decide(
             out.append(_untested(metric, result))
             continue
         p_adj = min(1.0, adjusted.get(i, 1.0))
+        before = carried.get(metric.name, Carry())
+        limit = limits.get(metric.family)
+        evidence = 0.0
+        if i not in fixed and limit is not None:
+            evidence = cusum(before.evidence, result.p_value, config.cusum_reference, limit)
         significant = p_adj <= config.alpha
-        meaningful = abs(result.effect) >= floor(metric.kind, config) - _FLOOR_TOLERANCE
-        streak = previous.get(metric.name, 0) + 1 if significant and meaningful else 0
-        if not significant:
-            state = State.NOT_SIGNIFICANT
-        elif not meaningful:
+        over = limit is not None and i not in fixed and evidence >= limit
+        matters = meaningful(metric.kind, result, config)
+        streak = before.streak + 1 if over and matters else 0
+        if over and matters and streak >= config.persistence:
+            state = State.DRIFTED
+        elif matters and (over or significant):
+            state = State.PENDING
+        elif over or significant:
             state = State.NO_MEANINGFUL_CHANGE
         else:
-            state = State.DRIFTED if streak >= config.persistence else State.PENDING
+            state = State.NOT_SIGNIFICANT
         out.append(
             Verdict(
                 metric=metric.name,
@@ -135,6 +174,9 @@ def decide(
                 current_value=result.current_value,
                 streak=streak,
                 note=_FIXED_NOTE if i in fixed else None,
+                evidence=evidence,
+                threshold=limit if i not in fixed else None,
+                dispersion=(dispersion or {}).get(metric.name),
             )
         )
     return tuple(out)
@@ -146,6 +188,8 @@ def _fixed(metric: MetricData, result: TestResult) -> bool:
     tests, such a metric is left out of BH: it could never be rejected, only raise m."""
     if result.p_value < 1.0:
         return False
+    if metric.kind is MetricKind.TEXT:
+        return True  # p = 1 exactly: no stratum's permutation distribution has any spread
     b, c = metric.baseline, metric.current
     return all(len(set(b[pv]).union(c[pv])) == 1 for pv in b.keys() & c.keys())
 

@@ -7,7 +7,7 @@ After each complete run, `evaluate_run`:
    (target, set) under one identity, stored as an automatic baseline;
 3. compares the current window (the newest `window_runs` complete runs after the baseline,
    ending at this run) with the baseline through the pure `evaluate()`, carrying each
-   metric's streak from the previous evaluation against the same baseline;
+   metric's streak and CUSUM evidence from the previous evaluation against the same baseline;
 4. stores the evaluation and its verdicts in one transaction.
 
 Only complete runs are used. Provider errors are results like any other here: `evaluate()`
@@ -24,8 +24,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from monitor.drift.model import Carry, Dispersion, Observation, Verdict
 from monitor.drift.model import Evaluation as EvaluationResult
-from monitor.drift.model import Observation, Verdict
 from monitor.drift.queries import (
     BUILDING,
     VERDICT_COLUMNS,
@@ -35,12 +35,13 @@ from monitor.drift.queries import (
     finite,
     latest_event,
     load_observations,
-    previous_streaks,
+    previous_carry,
     record_of,
     stored_evaluation,
     target_id_of,
 )
 from monitor.drift.settings import DriftConfig
+from monitor.drift.stored import decode, encode
 from monitor.errors import UsageError
 from monitor.store.db import session_scope
 from monitor.store.models import Baseline, Evaluation, IdentityEvent, Run, Target, VerdictRow
@@ -52,7 +53,14 @@ OnStored = Callable[[Session, EvaluationRecord, Run], None]
 # The statistics: `monitor.drift.evaluate.evaluate` with this signature. The daemon passes one
 # that runs it in a short-lived child process (see monitor.daemon.stats_worker).
 Evaluator = Callable[
-    [Sequence[Observation], Sequence[Observation], DriftConfig, Mapping[str, int]], EvaluationResult
+    [
+        Sequence[Observation],
+        Sequence[Observation],
+        DriftConfig,
+        Mapping[str, Carry],
+        Mapping[str, Dispersion] | None,
+    ],
+    EvaluationResult,
 ]
 
 
@@ -95,12 +103,16 @@ def evaluate_run(
             s, run.target_id, run.probe_set, after=end, upto=run_id, newest=config.window_runs
         )
         window_ids = sorted(r.id for r in window if r.id is not None)
-        streaks = previous_streaks(s, found.id, run_id)
+        carried = previous_carry(s, found.id, run_id)
         event_id = latest_event(s, run.target_id, after=end, upto=run_id)
         baseline_obs = load_observations(s, found.run_ids)
         current_obs = load_observations(s, window_ids)
+    versions = sorted(
+        {o.probe_version_id for o in baseline_obs} & {o.probe_version_id for o in current_obs}
+    )
+    cached = decode(found.dispersion, versions)
     # Outside any transaction: the statistics may take a while and must not hold a lock.
-    result = (evaluator or in_process)(baseline_obs, current_obs, config, streaks)
+    result = (evaluator or in_process)(baseline_obs, current_obs, config, carried, cached)
     notes = list(result.notes)
     if len(window_ids) < config.window_runs:
         notes.append(f"current window has {len(window_ids)} of {config.window_runs} runs")
@@ -120,6 +132,12 @@ def evaluate_run(
                 notes=notes,
             )
             s.add(row)
+            if cached is None and result.dispersion:
+                # Computed once per baseline (and probe versions compared), kept for the next.
+                kept = encode(versions, result.dispersion)
+                s.execute(
+                    update(Baseline).where(col(Baseline.id) == found.id).values(dispersion=kept)
+                )
             s.flush()
             assert row.id is not None
             if result.verdicts:
@@ -131,7 +149,7 @@ def evaluate_run(
             return record
     except IntegrityError:
         # Another process evaluated this run against this baseline first: use its result,
-        # so the streaks it stored are the ones that count.
+        # so the evidence it stored is what counts.
         with Session(engine) as s:
             stored = stored_evaluation(s, found.id, run_id)
             if stored is None:
@@ -143,11 +161,12 @@ def in_process(
     baseline: Sequence[Observation],
     current: Sequence[Observation],
     config: DriftConfig,
-    streaks: Mapping[str, int],
+    carried: Mapping[str, Carry],
+    dispersion: Mapping[str, Dispersion] | None = None,
 ) -> EvaluationResult:
     from monitor.drift.evaluate import evaluate  # scipy: loaded only when there is work
 
-    return evaluate(baseline, current, config, previous_streaks=streaks)
+    return evaluate(baseline, current, config, previous=carried, dispersion=dispersion)
 
 
 def record_identity_event(engine: Engine, run: Run) -> int | None:

@@ -20,6 +20,7 @@ Which results feed which metric (SPEC names):
                       lacking the field add nothing (when the schema requires it, pass_rate
                       sees the failure)
     length_chars, length_tokens   NUMERIC
+    text_distribution TEXT         the output strings themselves, where stored
     tool_call_rate    BINARY       tool_called, over results of tool_call probe versions
     tool_name         CATEGORICAL  the name of the tool called, over results with a call
     tool_args_valid   BINARY       the call's arguments validated, over results with a call
@@ -43,7 +44,7 @@ import math
 from collections.abc import Iterable, Sequence
 from itertools import accumulate
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 from monitor.drift.model import Family, MetricData, MetricKind, Observation
 
@@ -76,7 +77,7 @@ def canonical(v: Any) -> str:
 
 _COLUMNS = attrgetter(
     "verdict", "format_kind", "parsed", "refusal", "finish_reason", "output_chars",
-    "output_tokens", "latency_ms", "checks", "tracked",
+    "output_tokens", "latency_ms", "checks", "tracked", "output",
 )  # fmt: skip
 # Read apart from _COLUMNS: most probe sets have no tool_call probe, and then one C-level pass
 # over tool_called is all these metrics cost.
@@ -123,7 +124,7 @@ def _columns(side: _Side, n_checks: int, fields: list[str]) -> dict[str, Values]
     if not side.ok:
         return cols
     columns = [list(c) for c in zip(*map(_COLUMNS, side.ok), strict=True)]
-    verdict, kind, parsed, refusal, finish, chars, tokens, latency, checks, tracked = columns
+    verdict, kind, parsed, refusal, finish, chars, tokens, latency, checks, tracked, text = columns
     cols |= {
         "pass_rate": side.cut([v == "pass" for v in verdict]),
         "json_parse_rate": side.cut([p if k else None for p, k in zip(parsed, kind, strict=True)]),
@@ -133,6 +134,7 @@ def _columns(side: _Side, n_checks: int, fields: list[str]) -> dict[str, Values]
         "length_chars": side.cut(chars),
         "length_tokens": side.cut(tokens),
         "latency": side.cut(latency),
+        "text_distribution": side.cut(text),
     }
     called = list(map(_TOOL_CALLED, side.ok))
     tool_calls = side.cut(called)
@@ -159,23 +161,63 @@ def compute_metrics(
     return build_metrics(b, c, pair_versions(b, c)[0])
 
 
-def build_metrics(baseline: Groups, current: Groups, paired: Sequence[int]) -> list[MetricData]:
-    """compute_metrics() on grouped observations; `paired` from pair_versions()."""
-    sides = (_Side(baseline, paired), _Side(current, paired))
-    both = sides[0].ok + sides[1].ok
-    text = {o.probe_version_id for o in both if o.format_kind == "text"}
-    n_checks = max((len(o.checks) for o in both if o.checks), default=0)
-    fields = sorted({k for o in both if o.tracked for k in o.tracked})
-    cols_b, cols_c = (_columns(side, n_checks, fields) for side in sides)
+class _Shape(NamedTuple):
+    """What decides which metrics exist, from one side's results."""
+
+    text: set[int]  # probe versions with a text output
+    n_checks: int
+    fields: set[str]
+
+
+def _shape(side: _Side) -> _Shape:
+    return _Shape(
+        {o.probe_version_id for o in side.ok if o.format_kind == "text"},
+        max((len(o.checks) for o in side.ok if o.checks), default=0),
+        {k for o in side.ok if o.tracked for k in o.tracked},
+    )
+
+
+def build_metrics(
+    baseline: Groups,
+    current: Groups,
+    paired: Sequence[int],
+    cache: dict[Any, Any] | None = None,
+) -> list[MetricData]:
+    """compute_metrics() on grouped observations; `paired` from pair_versions().
+
+    cache: a dict the caller keeps for one baseline, to reuse the baseline's columns when many
+    windows are compared with it (calibration, power); its size grows only with the probe
+    versions and metric shapes seen.
+    """
+    key = ("side", tuple(paired))
+    found: tuple[_Side, _Shape, dict[Any, dict[str, Values]]] | None = (
+        cache.get(key) if cache is not None else None
+    )
+    if found is None:
+        side_b = _Side(baseline, paired)
+        found = (side_b, _shape(side_b), {})
+        if cache is not None:
+            cache[key] = found
+    side_b, shape_b, columns_b = found
+    side_c = _Side(current, paired)
+    shape_c = _shape(side_c)
+    text = shape_b.text | shape_c.text
+    n_checks = max(shape_b.n_checks, shape_c.n_checks)
+    fields = sorted(shape_b.fields | shape_c.fields)
+    cols_key = (n_checks, tuple(fields))
+    if (cols_b := columns_b.get(cols_key)) is None:
+        cols_b = columns_b[cols_key] = _columns(side_b, n_checks, fields)
+    cols_c = _columns(side_c, n_checks, fields)
     tools = [cols.get("tool_call_rate", {}).keys() for cols in (cols_b, cols_c)]
     not_json = text.union(*tools)  # tool_call probe versions are no JSON probes either
 
     Q, OP = Family.QUALITY, Family.OPERATIONAL
     B, C, N = MetricKind.BINARY, MetricKind.CATEGORICAL, MetricKind.NUMERIC
+    T = MetricKind.TEXT
     plan = [("pass_rate", B, Q)] + [(f"check:{i + 1}", B, Q) for i in range(n_checks)]
     plan += [("json_parse_rate", B, Q), ("format", C, Q), ("refusal_rate", B, Q)]
     plan += [("finish_reason", C, Q)] + [(f"field:{name}", C, Q) for name in fields]
-    plan += [("length_chars", N, Q), ("length_tokens", N, Q)]
+    plan += [("length_chars", N, Q), ("length_tokens", N, Q), ("text_distribution", T, Q)]
     plan += [("tool_call_rate", B, Q), ("tool_name", C, Q), ("tool_args_valid", B, Q)]
     plan += [("error_rate", B, OP), ("latency", N, OP)]
 

@@ -16,6 +16,7 @@ class MetricKind(StrEnum):
     BINARY = "binary"  # values are bool: pass_rate, check:<n>, json_parse_rate, refusal_rate...
     CATEGORICAL = "categorical"  # values are str: format, finish_reason, tool_name, field:...
     NUMERIC = "numeric"  # values are float: length_chars, length_tokens, field:<number>, latency
+    TEXT = "text"  # values are str, the outputs themselves: text_distribution
 
 
 class Family(StrEnum):
@@ -25,7 +26,7 @@ class Family(StrEnum):
 
 class State(StrEnum):
     DRIFTED = "drifted"  # significant after correction, above the effect floor, persistent
-    PENDING = "pending"  # significant and meaningful, but not yet for `persistence` windows
+    PENDING = "pending"  # significant and meaningful, but the evidence is below the threshold
     NO_MEANINGFUL_CHANGE = "no_meaningful_change"  # significant but below the effect floor
     NOT_SIGNIFICANT = "not_significant"
     INSUFFICIENT_DATA = "insufficient_data"  # below the minimum sample sizes: no test run
@@ -51,6 +52,26 @@ class Observation:
     tool_called: bool | None = None
     tool_name: str | None = None
     tool_args_valid: bool | None = None
+    # The run the result belongs to: the baseline's run-to-run variation is estimated per run.
+    # None (backtests, recorded data): all results count as one run.
+    run_id: int | None = None
+    output: str | None = None  # the output text (text_distribution); None where not kept
+
+
+@dataclass(frozen=True)
+class Carry:
+    """What one evaluation passes to the next against the same baseline, per metric."""
+
+    streak: int = 0  # consecutive evaluations at or above the alarm threshold, effect meaningful
+    evidence: float = 0.0  # the CUSUM statistic after the evaluation (see decide.py)
+
+
+@dataclass(frozen=True)
+class Dispersion:
+    """A baseline's run-to-run variation for one metric (monitor.drift.runs)."""
+
+    factor: float  # the estimate of phi, not floored: < 1 when runs agree more than sampling
+    runs: int  # leave-one-out comparisons it averages
 
 
 @dataclass(frozen=True)
@@ -80,6 +101,10 @@ class TestResult:
     baseline_n: int  # observations used
     current_n: int
     strata: int  # probe versions that contributed
+    # Integer-valued numeric data only: the median over probe versions of the shift of the
+    # probe's median (current - baseline), in the metric's unit. A typical shift of one unit
+    # (one token, one character) is below the resolution of a count and never meaningful.
+    shift: float | None = None
 
 
 @dataclass(frozen=True)
@@ -96,8 +121,18 @@ class Verdict:
     baseline_value: Any
     current_n: int
     current_value: Any
-    streak: int = 0  # consecutive evaluations (this one included) significant and meaningful
+    streak: int = 0  # consecutive evaluations (this one included) alarming: evidence at or
+    # above the threshold and the effect meaningful
     note: str | None = None  # e.g. why data was insufficient
+    evidence: float | None = None  # CUSUM statistic after this evaluation (None: not tested)
+    threshold: float | None = None  # the evidence at which the metric alarms
+    # The factor the evidence was divided by for run-to-run variation (monitor.drift.runs.
+    # inflation, >= 1); None: not estimated. The p-value is already corrected by it.
+    dispersion: float | None = None
+
+    @property
+    def carry(self) -> Carry:
+        return Carry(self.streak, self.evidence or 0.0)
 
     @property
     def drifted(self) -> bool:
@@ -110,6 +145,9 @@ class Evaluation:
     paired_probes: int  # probe versions on both sides
     excluded_probes: int  # probe versions on one side only
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # The baseline's run-to-run variation used (monitor.drift.runs.Dispersion per metric): a
+    # caller may keep it for the next evaluation against the same baseline.
+    dispersion: dict[str, Any] = field(default_factory=dict)
 
     @property
     def drifted(self) -> tuple[Verdict, ...]:

@@ -12,9 +12,10 @@ The model of a probe set (stated in docs/statistics.md, section "Power"):
     worth of probability moves, whole probes first and the remainder on one probe. This is how
     a model update behaves at temperature 0: some answers flip, most do not move at all.
 The detector sees an automatic baseline of `baseline_runs` runs, then one new current window
-of `window_runs` runs per evaluation, with streaks carried, exactly as the daemon would. Power
-is the probability that pass_rate is DRIFTED within `within` evaluations after the change
-(by default `persistence`: the earliest run an alarm can be raised).
+of `window_runs` runs per evaluation, with the alarm rule's evidence carried, exactly as the
+daemon would, except for the run-to-run variation (see NO_RUN_EFFECTS). Power is the
+probability that pass_rate is DRIFTED within `within` evaluations after the change (by
+default DEFAULT_WITHIN).
 """
 
 from __future__ import annotations
@@ -22,13 +23,19 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from monitor.drift.model import Observation, State
+from monitor.drift.model import Carry, Observation, State
 from monitor.drift.settings import DriftConfig
 
 FLAKY_LOW, FLAKY_HIGH = 0.2, 0.8
+DEFAULT_WITHIN = 2  # runs after the change: an alarm on the first or the second
+# The model has no run effects, so the daemon's estimate of the run-to-run variation would be
+# ~1 (floored at 1): it is left out, which saves baseline_runs tests per simulation and makes
+# power slightly optimistic (the estimate exceeds 1 by chance about half the time).
+NO_RUN_EFFECTS: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)
@@ -97,11 +104,12 @@ def probe_rates(
 
 
 def _window(
-    rates: np.ndarray, others: np.ndarray, draws: int, rng: np.random.Generator
+    rates: np.ndarray, others: np.ndarray, runs: range, samples: int, rng: np.random.Generator
 ) -> list[Observation]:
-    """`draws` results per probe; others: (metrics, probes) log-medians of unchanged numeric
-    fields, each result drawn with a 10% log-spread (continuous values: their null p-values
-    are uniform, the full BH cost; a coarser metric would cost less)."""
+    """`samples` results per probe in each of `runs` (their ids); others: (metrics, probes)
+    log-medians of unchanged numeric fields, each result drawn with a 10% log-spread
+    (continuous values: their null p-values are uniform, the full cost of one more metric)."""
+    draws = len(runs) * samples
     passed = rng.random((draws, len(rates))) < rates
     values = np.exp(rng.normal(others, 0.1, (draws, *others.shape)))
     return [
@@ -109,6 +117,7 @@ def _window(
             probe_version_id=p,
             verdict="pass" if passed[d, p] else "fail",
             tracked={f"other{i}": float(values[d, i, p]) for i in range(len(others))} or None,
+            run_id=runs[d // samples],
         )
         for d in range(draws)
         for p in range(len(rates))
@@ -134,26 +143,33 @@ def _delays(
     seed: int,
 ) -> Iterator[float]:
     """Runs from the change to DRIFTED on pass_rate, one simulation after another (inf: never
-    within the horizon). A simulation stops once its streak can no longer reach persistence."""
+    within the horizon)."""
     from monitor.drift.evaluate import evaluate
 
     rng = np.random.default_rng(seed)
+    k, w = config.baseline_runs, config.window_runs
     while True:
         before, after = probe_rates(model, probes, change, rng)
         others = rng.normal(5.0, 1.0, (model.other_metrics, probes))
-        baseline = _window(before, others, config.baseline_runs * samples, rng)
-        streaks: dict[str, int] = {}
+        baseline = _window(before, others, range(k), samples, rng)
+        carried: dict[str, Carry] = {}
+        cache: dict[Any, Any] = {}
         delay = math.inf
         for run in range(1, horizon + 1):
-            current = _window(after, others, config.window_runs * samples, rng)
-            result = evaluate(baseline, current, config, previous_streaks=streaks)
-            streaks = {v.metric: v.streak for v in result.verdicts}
+            runs = range(k + max(0, run - w), k + run)  # the newest w runs, ids after the baseline
+            current = _window(after, others, runs, samples, rng)
+            result = evaluate(
+                baseline,
+                current,
+                config,
+                previous=carried,
+                dispersion=NO_RUN_EFFECTS,
+                baseline_cache=cache,
+            )
+            carried = {v.metric: v.carry for v in result.verdicts}
             verdict = next((v for v in result.verdicts if v.metric == "pass_rate"), None)
             if verdict is not None and verdict.state is State.DRIFTED:
                 delay = run
-                break
-            streak = verdict.streak if verdict is not None else 0
-            if streak + horizon - run < config.persistence:
                 break
         yield delay
 
@@ -170,7 +186,7 @@ def simulate_power(
     seed: int = 0,
 ) -> PowerResult:
     """Simulate the detector `sims` times; the same seed gives the same answer."""
-    horizon = within or config.persistence
+    horizon = within or max(DEFAULT_WITHIN, config.persistence)
     stream = _delays(model, change, probes, samples, config, horizon, seed)
     delays = [next(stream) for _ in range(sims)]
     power = sum(d <= horizon for d in delays) / sims
@@ -226,7 +242,7 @@ def required_probes(
     in the probe count. The search doubles from the smallest testable size, then bisects to
     2%: large probe counts are slow to simulate and are tried only when needed.
     """
-    horizon = within or config.persistence
+    horizon = within or max(DEFAULT_WITHIN, config.persistence)
 
     def ok(n: int) -> bool:
         return _reaches(target, model, change, n, samples, config, horizon, sims, seed)
@@ -265,7 +281,7 @@ def detectable_change(
 ) -> float | None:
     """Smallest |change| (in the given direction) detected with `target` power, to 0.5 point;
     None when even the largest change the model allows is not."""
-    horizon = within or config.persistence
+    horizon = within or max(DEFAULT_WITHIN, config.persistence)
     steps = math.floor(largest_change(model, probes, direction) * 200 + 1e-9)  # half points
 
     def ok(step: int) -> bool:

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, aliased
 from sqlmodel import col
 
-from monitor.drift.model import Family, Observation, State, Verdict
+from monitor.drift.model import Carry, Family, Observation, State, Verdict
 from monitor.store.models import (
     Baseline,
     Evaluation,
@@ -261,8 +261,9 @@ def baselines(
         ]
 
 
-def previous_streaks(s: Session, baseline_id: int, run_id: int) -> dict[str, int]:
-    """Each metric's streak in the previous evaluation against the same baseline."""
+def previous_carry(s: Session, baseline_id: int, run_id: int) -> dict[str, Carry]:
+    """Each metric's streak and evidence in the previous evaluation against the same baseline
+    (evidence 0 where none was stored: verdicts from before the CUSUM rule)."""
     previous = (
         select(col(Evaluation.id))
         .where(col(Evaluation.baseline_id) == baseline_id, col(Evaluation.run_id) < run_id)
@@ -270,8 +271,9 @@ def previous_streaks(s: Session, baseline_id: int, run_id: int) -> dict[str, int
         .limit(1)
         .scalar_subquery()
     )
-    query = select(col(VerdictRow.metric), col(VerdictRow.streak))
-    return dict(s.execute(query.where(col(VerdictRow.evaluation_id) == previous)).all())
+    query = select(col(VerdictRow.metric), col(VerdictRow.streak), col(VerdictRow.evidence))
+    rows = s.execute(query.where(col(VerdictRow.evaluation_id) == previous)).all()
+    return {metric: Carry(streak, evidence or 0.0) for metric, streak, evidence in rows}
 
 
 def latest_event(s: Session, target_id: int, *, after: int, upto: int) -> int | None:

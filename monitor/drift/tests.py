@@ -272,7 +272,23 @@ def numeric_scale(values: Floats, stratum: Ints) -> float:
     return scale if scale > 0 else 1.0
 
 
-def numeric_test(values: Floats, stratum: Ints, current: NDArray[np.bool_]) -> TestResult:
+def typical_shift(values: Floats, stratum: Ints, current: NDArray[np.bool_]) -> float:
+    """Median over strata of (median current - median baseline) within the stratum."""
+    strata = int(stratum.max()) + 1
+    medians = []
+    for side in (~current, current):
+        v, h = values[side], stratum[side]
+        order = np.lexsort((v, h))  # by stratum, then value
+        v = v[order]
+        n = np.bincount(h, minlength=strata)
+        start = np.cumsum(n) - n
+        medians.append((v[start + (n - 1) // 2] + v[start + n // 2]) / 2.0)
+    return float(np.median(medians[1] - medians[0]))
+
+
+def numeric_test(
+    values: Floats, stratum: Ints, current: NDArray[np.bool_], *, counts: bool = False
+) -> TestResult:
     """van Elteren p-value; effect = normalised Wasserstein distance; values = medians.
 
     Wasserstein distance between the pooled sides, each probe version weighing 1 on each side
@@ -281,6 +297,8 @@ def numeric_test(values: Floats, stratum: Ints, current: NDArray[np.bool_]) -> T
     sqrt(2) x 0.6745, i.e. the within-probe SD for normal noise, robust to a runaway output or
     two; at least RELATIVE_SCALE_FLOOR x the median |baseline value|, so deterministic outputs
     don't divide by ~0; 1 (the metric's unit) if both are 0. Medians weigh probes alike too.
+    counts: the values are counts (tokens, characters); the result then carries the typical
+    per-probe shift, which decide.py requires to exceed one unit.
     """
     strata = int(stratum.max()) + 1
     size = np.bincount(stratum, minlength=strata)
@@ -296,4 +314,5 @@ def numeric_test(values: Floats, stratum: Ints, current: NDArray[np.bool_]) -> T
         "van Elteren (stratified Wilcoxon)", van_elteren_p_value(values, stratum, current),
         float(distance) / scale, "normalised Wasserstein", _median(values[base], w_b),
         _median(values[cur], w_c), int(n_b.sum()), int(n_c.sum()), strata,
+        typical_shift(values, stratum, current) if counts else None,
     )  # fmt: skip

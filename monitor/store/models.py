@@ -151,6 +151,9 @@ class Baseline(SQLModel, table=True):
     source: str = Field(max_length=20)  # auto | accepted
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
+    # The baseline's run-to-run variation per metric (monitor.drift.runs.encode), computed at
+    # its first evaluation: it depends on the baseline alone and costs a test per baseline run.
+    dispersion: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
 
 class IdentityEvent(SQLModel, table=True):
@@ -214,6 +217,9 @@ class VerdictRow(SQLModel, table=True):
     current_value: Any = Field(default=None, sa_column=Column(JSON))
     streak: int = 0
     note: str | None = Field(default=None, max_length=500)
+    evidence: float | None = None  # the CUSUM statistic after this evaluation
+    threshold: float | None = None  # the evidence at which the metric alarms
+    dispersion: float | None = None  # run-to-run variance factor applied to the p-value
 
 
 class Alert(SQLModel, table=True):

@@ -353,3 +353,46 @@ def test_the_prestarted_child_gives_the_in_process_verdicts(engine: Engine) -> N
     assert [(v.metric, v.state, v.p_value) for v in record.verdicts] == [
         (v.metric, v.state, v.p_value) for v in in_process.verdicts
     ]
+
+
+def test_run_to_run_variation_is_estimated_once_per_baseline_and_evidence_is_stored(
+    world: World,
+) -> None:
+    """With a baseline long enough for the estimate (monitor.drift.runs.MIN_RUNS), the first
+    evaluation stores each metric's dispersion on the baseline row and later evaluations reuse
+    it; every verdict stores its CUSUM evidence and threshold, and the next one carries it."""
+    from monitor.drift.runs import MIN_RUNS
+    from monitor.drift.stored import decode
+
+    config = DriftConfig(baseline_runs=MIN_RUNS, window_runs=1)
+    identity = world.identity("gpt-4o", "fp_a")
+    for _ in range(MIN_RUNS):
+        world.run(identity)
+    first = evaluate_run(world.engine, world.run(identity), config)
+    assert first is not None and first.status == "evaluated"
+    with Session(world.engine) as s:
+        stored = s.execute(select(Baseline.dispersion)).scalar_one()
+    assert stored is not None and "length_chars" in stored["metrics"]
+    cached = decode(stored, world.versions)
+    assert cached is not None and cached["length_chars"].runs == MIN_RUNS
+    assert verdict(first, "length_chars").dispersion is not None
+    assert verdict(first, "length_chars").dispersion >= 1.0
+    assert verdict(first, "pass_rate").threshold is not None
+
+    # A big length change: the next evaluation uses the stored estimate (unchanged row) and the
+    # evidence it stores is read back as the start of the one after.
+    second = evaluate_run(world.engine, world.run(identity, chars=400), config)
+    assert second is not None
+    with Session(world.engine) as s:
+        assert s.execute(select(Baseline.dispersion)).scalar_one() == stored
+        rows = dict(
+            s.execute(
+                select(col(VerdictRow.metric), col(VerdictRow.evidence)).where(
+                    col(VerdictRow.evaluation_id) == second.evaluation_id
+                )
+            ).all()
+        )
+    lengths = verdict(second, "length_chars")
+    assert lengths.state.value == "drifted"
+    assert rows["length_chars"] == pytest.approx(lengths.evidence)
+    assert lengths.evidence == pytest.approx(lengths.threshold)  # held at the threshold

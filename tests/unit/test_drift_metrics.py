@@ -136,3 +136,15 @@ def test_non_finite_values_never_reach_the_numeric_tests() -> None:
 def test_only_errors_on_one_side_keeps_the_metric_for_a_verdict() -> None:
     m = by_name(compute_metrics([ok(1)], [error(1)]))
     assert m["pass_rate"].baseline == {1: [True]} and m["pass_rate"].current == {}
+
+
+def test_output_text_feeds_text_distribution_after_the_lengths() -> None:
+    base = [ok(1, output="a"), ok(1, output="bb"), error(1), ok(2, output="")]
+    cur = [ok(1, output="c"), ok(1), ok(2, output="d", run_id=7)]  # no text kept: skipped
+    m = by_name(compute_metrics(base, cur))
+    text = m["text_distribution"]
+    assert (text.kind, text.family) == (MetricKind.TEXT, Family.QUALITY)
+    assert text.baseline == {1: ["a", "bb"], 2: [""]} and text.current == {1: ["c"], 2: ["d"]}
+    names = list(m)
+    assert names.index("length_tokens") + 1 == names.index("text_distribution")
+    assert names.index("text_distribution") + 1 == names.index("error_rate")

@@ -25,6 +25,7 @@ from monitor.drift.tests import (
     hypergeom_sum,
     numeric_scale,
     numeric_test,
+    typical_shift,
     van_elteren_p_value,
 )
 
@@ -293,3 +294,32 @@ def test_numeric_effect_is_normalised_and_safe_for_deterministic_outputs() -> No
     zeros = numeric_test(np.zeros(40) + current * 3.0, stratum, current)
     assert zeros.effect == pytest.approx(3.0)  # no scale at all: the metric's own unit
     assert numeric_scale(np.r_[np.zeros(30), 1e6], np.repeat(np.arange(31), 1)) == 1.0
+
+
+def test_typical_shift_is_the_median_over_probes_of_the_shift_of_their_medians() -> None:
+    # Probe 0: median 2 -> 5 (+3); probe 1: 15 -> 12 (-3); probe 2: 0 -> 1 (+1). Median: +1.
+    values = np.array([1, 2, 3, 5, 10, 20, 11, 13, 0, 0, 0, 1, 1], dtype=float)
+    stratum = ints(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 2)
+    current = np.array([0, 0, 0, 1, 0, 0, 1, 1, 0, 0, 0, 1, 1], dtype=bool)
+    assert typical_shift(values, stratum, current) == 1.0
+    rng = np.random.default_rng(14)
+    stratum = rng.permutation(np.repeat(np.arange(25), 7))  # unsorted, as the layout allows
+    current = rng.random(stratum.size) < 0.4
+    # Every probe on both sides: its first value in the baseline, its last in the current.
+    current[np.unique(stratum, return_index=True)[1]] = False
+    current[stratum.size - 1 - np.unique(stratum[::-1], return_index=True)[1]] = True
+    values = rng.integers(0, 50, stratum.size).astype(float)
+    by_probe = [
+        np.median(values[(stratum == h) & current]) - np.median(values[(stratum == h) & ~current])
+        for h in range(25)
+    ]
+    assert typical_shift(values, stratum, current) == pytest.approx(np.median(by_probe))
+
+
+def test_numeric_test_reports_the_shift_for_counts_only() -> None:
+    stratum = np.repeat(np.arange(10), 4)
+    current = np.tile([False, False, False, True], 10)
+    chars = np.full(40, 6.0) + current * 1.0  # one character more on every probe
+    counted = numeric_test(chars, stratum, current, counts=True)
+    assert counted.shift == 1.0 and counted.effect > 1.0  # a large effect of one unit
+    assert numeric_test(chars, stratum, current).shift is None

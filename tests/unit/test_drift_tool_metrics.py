@@ -3,13 +3,14 @@ verdicts; and that they stay out of every probe set without tool_call probes."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from monitor.drift.evaluate import evaluate
 from monitor.drift.metrics import compute_metrics
-from monitor.drift.model import Family, MetricData, MetricKind, Observation, State
+from monitor.drift.model import Carry, Family, MetricData, MetricKind, Observation, State
 from monitor.drift.settings import DriftConfig
 
 
@@ -78,10 +79,15 @@ def test_tool_metrics_follow_the_spec_metrics_and_are_absent_without_tool_probes
     assert not {"tool_call_rate", "tool_name", "tool_args_valid"} & set(plain)
 
 
-def tool_window(rate: float, samples: int, rng: np.random.Generator) -> list[Observation]:
-    """30 tool_call probe versions; each result calls the tool with probability `rate`."""
+def tool_window(
+    rate: float, samples: int, rng: np.random.Generator, *, runs: bool = False
+) -> list[Observation]:
+    """30 tool_call probe versions; each result calls the tool with probability `rate`.
+    runs: sample s of each probe is in run s (a baseline of `samples` runs), else no run ids."""
     return [
-        call(pv) if rng.random() < rate else no_call(pv) for pv in range(30) for _ in range(samples)
+        replace(call(pv) if rng.random() < rate else no_call(pv), run_id=s if runs else None)
+        for s in range(samples)
+        for pv in range(30)
     ]
 
 
@@ -89,27 +95,27 @@ def states(ev: Any) -> dict[str, State]:
     return {v.metric: v.state for v in ev.verdicts}
 
 
-def test_a_drop_in_tool_calls_from_90_to_40_percent_drifts() -> None:
+def test_a_drop_in_tool_calls_from_90_to_40_percent_drifts_at_once_and_stays_drifted() -> None:
     rng = np.random.default_rng(12)
-    baseline = tool_window(0.9, 9, rng)
-    config = DriftConfig()  # the shipped defaults: persistence 2
-    streaks: dict[str, int] = {}
+    baseline = tool_window(0.9, 9, rng, runs=True)
+    config = DriftConfig()  # the shipped defaults: the CUSUM rule, persistence 1
+    carried: dict[str, Carry] = {}
     seen = []
     for _ in range(2):
-        ev = evaluate(baseline, tool_window(0.4, 3, rng), config, previous_streaks=streaks)
-        streaks = {v.metric: v.streak for v in ev.verdicts}
-        seen.append(states(ev))
-    assert seen[0]["tool_call_rate"] is State.PENDING
-    assert seen[1]["tool_call_rate"] is State.DRIFTED
-    rate = next(v for v in ev.verdicts if v.metric == "tool_call_rate")
+        ev = evaluate(baseline, tool_window(0.4, 3, rng), config, previous=carried)
+        carried = {v.metric: v.carry for v in ev.verdicts}
+        seen.append(next(v for v in ev.verdicts if v.metric == "tool_call_rate"))
+    assert [(v.state, v.streak) for v in seen] == [(State.DRIFTED, 1), (State.DRIFTED, 2)]
+    rate = seen[-1]
     assert rate.baseline_value > 0.8 and rate.current_value < 0.6
+    assert rate.dispersion is not None  # nine baseline runs: run-to-run variation estimated
     assert "tool_call_rate" in [v.metric for v in ev.drifted]
 
 
 def test_identical_windows_do_not_drift() -> None:
     rng = np.random.default_rng(13)
     window = tool_window(0.9, 9, rng)
-    ev = evaluate(window, list(window), DriftConfig(persistence=1))
+    ev = evaluate(window, list(window), DriftConfig())
     assert ev.drifted == ()
     found = states(ev)
     assert found["tool_call_rate"] is State.NOT_SIGNIFICANT
@@ -121,6 +127,6 @@ def test_a_changed_tool_name_or_invalid_arguments_drift() -> None:
     right = [call(pv) for pv in range(30) for _ in range(3)]
     wrong_tool = [call(pv, "search") for pv in range(30) for _ in range(3)]
     bad_args = [call(pv, valid=False) for pv in range(30) for _ in range(3)]
-    config = DriftConfig(persistence=1)
+    config = DriftConfig()
     assert states(evaluate(right, wrong_tool, config))["tool_name"] is State.DRIFTED
     assert states(evaluate(right, bad_args, config))["tool_args_valid"] is State.DRIFTED

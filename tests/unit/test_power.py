@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from monitor.cli.main import cli
 from monitor.drift.power import (
+    DEFAULT_WITHIN,
     PassRateModel,
     detectable_change,
     largest_change,
@@ -79,7 +80,19 @@ def test_limit_cases() -> None:
 def test_a_longer_horizon_never_loses_power() -> None:
     early = simulate_power(MODEL, -0.06, 60, 1, CONFIG, sims=60, seed=2)
     late = simulate_power(MODEL, -0.06, 60, 1, CONFIG, within=6, sims=60, seed=2)
-    assert early.within == CONFIG.persistence and late.power >= early.power
+    assert early.within == DEFAULT_WITHIN and late.power >= early.power
+    # The default horizon is never shorter than an explicit persistence can alarm in.
+    strict = CONFIG.model_copy(update={"persistence": 3})
+    assert simulate_power(MODEL, -0.06, 60, 1, strict, sims=2, seed=2).within == 3
+
+
+def test_an_overwhelming_change_alarms_at_the_first_run() -> None:
+    """The CUSUM rule: one run's evidence is enough when it is large, with persistence 1."""
+    result = simulate_power(MODEL, -0.5, 100, 1, CONFIG, within=1, sims=30, seed=4)
+    assert result.power == 1.0 and result.median_delay == 1
+    late = simulate_power(MODEL, -0.5, 100, 1, CONFIG.model_copy(update={"persistence": 2}),
+                          within=1, sims=10, seed=4)  # fmt: skip
+    assert late.power == 0.0  # two alarming runs asked for: none within one
 
 
 def test_searches() -> None:
@@ -98,7 +111,8 @@ def test_cli_json_and_errors() -> None:
     result = runner.invoke(cli, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
-    assert out["mode"] == "power" and 0.5 < out["power"] <= 1 and out["within_runs"] == 2
+    assert out["mode"] == "power" and 0.5 < out["power"] <= 1
+    assert out["within_runs"] == DEFAULT_WITHIN
     result = runner.invoke(cli, ["power", "--baseline-rate", "0.999", "--change", "-0.1"])
     assert result.exit_code == 2 and "impossible" in result.output
     assert runner.invoke(cli, ["power"]).exit_code == 2
