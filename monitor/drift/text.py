@@ -4,12 +4,17 @@ Why: a quantized or swapped model can keep every pass rate, format and length an
 differently. Gao, Liang & Guestrin ("Model Equality Testing", ICLR 2025) catch such changes with
 the MMD between output distributions under a Hamming string kernel, at ~10 samples per prompt.
 
-Kernel: the normalised character Hamming kernel. The outputs of one probe version are cut to
-TEXT_MAX_CHARS characters and padded to L, the longest cut length among them, with a sentinel
-that equals only itself; k(x, y) = (positions i with x_i == y_i) / L. It is a sum of indicator
-kernels (one per position), hence positive semi-definite, and k(x, x) = 1. L depends on the
-pooled strings of the stratum only, never on which side a string came from, so the kernel is
-the same under every relabelling and the permutation null below is exact.
+Kernel: the mean of two normalised Hamming kernels, over characters and over words (runs of
+letters and digits, or single punctuation marks). For each, the outputs of one probe version
+are cut to TEXT_MAX_CHARS characters, split into units and padded to L, the longest unit count
+among them, with a sentinel that equals only itself; k(x, y) = (positions i with x_i == y_i) /
+L. Each is a sum of indicator kernels (one per position), hence positive semi-definite, and
+k(x, x) = 1; so is their mean. Why both: a word of another length puts every later character
+out of line, so the character kernel reads a sampled alternative word as a large difference
+and a shifted tail as noise, while the word kernel keeps the rest of the answer aligned; the
+character kernel in turn sees changes inside words. bench/text_power.py measures them. L depends
+on the pooled strings of the stratum only, never on which side a string came from, so the
+kernel is the same under every relabelling and the permutation null below is exact.
 
 Statistic: T = sum over strata (probe versions) of the biased MMD^2 (V-statistic) a^T K a, with
 a = 1/n_b on the baseline strings and -1/n_c on the current ones. T is an MRPP statistic
@@ -35,6 +40,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -76,6 +82,31 @@ def _codes(strings: Sequence[str], max_chars: int) -> NDArray[np.uint32]:
 
 
 def text_kernel(strings: Sequence[str], max_chars: int = TEXT_MAX_CHARS) -> Floats:
+    """Gram matrix of the text kernel (module docstring): the mean of the character and the
+    word Hamming kernels."""
+    return (character_kernel(strings, max_chars) + word_kernel(strings, max_chars)) / 2.0
+
+
+_WORD = re.compile(r"\w+|[^\w\s]")
+
+
+def word_kernel(strings: Sequence[str], max_chars: int = TEXT_MAX_CHARS) -> Floats:
+    """Gram matrix of the normalised word Hamming kernel: words (runs of letters and digits)
+    and punctuation marks of the outputs cut to max_chars, compared position by position."""
+    vocabulary: dict[str, int] = {}
+    rows = [
+        [vocabulary.setdefault(w, len(vocabulary)) for w in _WORD.findall(s[:max_chars])]
+        for s in strings
+    ]
+    width = max(1, max((len(r) for r in rows), default=0))
+    codes = np.full((len(rows), width), _SENTINEL, np.uint32)
+    for i, row in enumerate(rows):
+        codes[i, : len(row)] = row
+    same: NDArray[np.intp] = np.count_nonzero(codes[:, None, :] == codes[None, :, :], axis=-1)
+    return same / float(width)
+
+
+def character_kernel(strings: Sequence[str], max_chars: int = TEXT_MAX_CHARS) -> Floats:
     """Gram matrix of the normalised character Hamming kernel for one probe version's outputs.
     Strings are cut to max_chars and padded to L = the longest (cut) length among them with a
     sentinel that matches only itself; k(x, y) = (positions where x_i == y_i) / L. PSD (a sum of
@@ -206,7 +237,7 @@ def text_test(
     strata = len(base)
     within_mean, between_mean = within_sum / strata, between_sum / strata
     return TestResult(
-        test="stratified MMD (character Hamming kernel)",
+        test="stratified MMD (character and word Hamming kernels)",
         p_value=p,
         effect=within_mean - between_mean,
         effect_name="text similarity drop",

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -132,7 +131,6 @@ _NAMES = {"header", "context", "section", "divider", "mrkdwn", "plain_text"}
 
 def test_no_hostile_output_forms_a_mention_or_link() -> None:
     rng = random.Random(SEED)
-    started = time.monotonic()
     bad: list[tuple[int, str, list[str]]] = []
     hostile_outputs = 0
     for i in range(MESSAGES):
@@ -141,10 +139,8 @@ def test_no_hostile_output_forms_a_mention_or_link() -> None:
         text, blocks = render_blocks(message(rng, output, role))
         if problems := violations({"text": text, "blocks": blocks}):
             bad.append((i, role, problems))
-    elapsed = time.monotonic() - started
     assert not bad, f"{len(bad)} of {MESSAGES} payloads are unsafe; first: {bad[0]}"
     assert hostile_outputs > MESSAGES * 0.6  # the corpus really is hostile
-    assert elapsed < 10, f"{MESSAGES} alerts took {elapsed:.1f} s"
 
 
 def test_alerts_full_of_hostile_text_stay_within_limits() -> None:

@@ -14,9 +14,11 @@ from scipy.stats import binomtest, kstest, moment, pearson3
 
 from monitor.drift.text import (
     ENUMERATION_LIMIT,
+    character_kernel,
     mmd_cumulants,
     text_kernel,
     text_test,
+    word_kernel,
 )
 
 LETTERS = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz     ", np.uint8)  # spaces ~ word breaks
@@ -75,22 +77,38 @@ def brute_force_cumulants(base: list[list[str]], cur: list[list[str]]) -> tuple[
 
 def test_kernel_known_values() -> None:
     # L = 3; "ab" is padded with the sentinel, which matches no character.
-    gram = text_kernel(["abc", "abd", "ab", "xbc"])
+    gram = character_kernel(["abc", "abd", "ab", "xbc"])
     thirds = [[3, 2, 2, 2], [2, 3, 2, 1], [2, 2, 3, 1], [2, 1, 1, 3]]
     assert gram.tolist() == [[float(Fraction(v, 3)) for v in row] for row in thirds]
     # Padding matches padding: two short strings agree beyond their ends.
-    assert text_kernel(["a", "a", "abc"]).tolist() == [
+    assert character_kernel(["a", "a", "abc"]).tolist() == [
         [1.0, 1.0, 1 / 3], [1.0, 1.0, 1 / 3], [1 / 3, 1 / 3, 1.0]
     ]  # fmt: skip
     # Characters, not bytes: "é" and "😀" are one position each (as UTF-8, 2 and 4 bytes).
-    assert text_kernel(["é😀x", "é😀y"])[0, 1] == pytest.approx(2 / 3)
+    assert character_kernel(["é😀x", "é😀y"])[0, 1] == pytest.approx(2 / 3)
     # Cut to max_chars before comparing.
-    assert text_kernel(["abX", "abY"], max_chars=2)[0, 1] == 1.0
-    assert text_kernel(["abX", "abYZ"])[0, 1] == 0.5
-    assert text_kernel(["", ""]).tolist() == [[1.0, 1.0], [1.0, 1.0]]
-    assert text_kernel(["", "a"])[0, 1] == 0.0
+    assert character_kernel(["abX", "abY"], max_chars=2)[0, 1] == 1.0
+    assert character_kernel(["abX", "abYZ"])[0, 1] == 0.5
+    assert character_kernel(["", ""]).tolist() == [[1.0, 1.0], [1.0, 1.0]]
+    assert character_kernel(["", "a"])[0, 1] == 0.0
     # A lone surrogate (possible after JSON decoding) is a character like any other.
-    assert text_kernel(["a\ud800", "a\ud800"])[0, 1] == 1.0
+    assert character_kernel(["a\ud800", "a\ud800"])[0, 1] == 1.0
+    # Words: runs of letters and digits, and single punctuation marks; a longer word does not
+    # shift the ones after it. "the cat sat." is 4 units; "the big cat sat." 5.
+    words = word_kernel(["the cat sat.", "the dog sat.", "the big cat sat.", "the cat sat."])
+    # L = 5 for the whole group: the, sat, "." and the padding agree; cat/dog differ.
+    assert words[0, 1] == pytest.approx(4 / 5)
+    assert words[0, 2] == pytest.approx(1 / 5)  # padded to 5: only "the" in line
+    assert words[0, 3] == 1.0 and words[0, 0] == 1.0
+    assert word_kernel(["aa bb", "aaX bb"])[0, 1] == 0.5  # the longer word costs its own place
+    # Characters: the extra "X" shifts " bb" by one; only "aa" and one "b" stay in line.
+    assert character_kernel(["aa bb", "aaX bb"])[0, 1] == pytest.approx(3 / 6)
+    assert word_kernel(["", ""]).tolist() == [[1.0, 1.0], [1.0, 1.0]]
+    # The text kernel is their mean.
+    strings = ["the cat sat.", "the dog sat.", "a", ""]
+    assert text_kernel(strings) == pytest.approx(
+        (character_kernel(strings) + word_kernel(strings)) / 2
+    )
 
 
 def test_kernel_is_positive_semi_definite_with_unit_diagonal() -> None:
@@ -111,17 +129,18 @@ def test_hand_computed_p_values() -> None:
     result = text_test([["aa", "aa"]], [["bb", "bb"]])
     assert result.p_value == pytest.approx(float(pearson3.sf(math.sqrt(2), 1 / math.sqrt(2))))
     assert (result.effect, result.baseline_value, result.current_value) == (1.0, 1.0, 0.0)
-    # Kernel of test_kernel_known_values: T = 1/3 for four labellings, 2/3 for two ({abc, ab}
-    # against {abd, xbc}). Mean 4/9, variance 2/81, third moment 2/729: the observed T = 1/3
-    # gives z = -1/sqrt(2), skewness 1/sqrt(2).
+    # The strings of test_kernel_known_values: the character kernel averaged with the word
+    # kernel, which is the identity here (each string is one word). The p-value's cumulants
+    # come from enumerating all labellings (brute_force_cumulants). Within baseline
+    # k(abc, abd) = (2/3 + 0) / 2 = 1/3; across sides (2 + 2 + 2 + 1) / 12 / 2 = 7/24.
     result = text_test([["abc", "abd"]], [["ab", "xbc"]])
-    expected = float(pearson3.sf(-1 / math.sqrt(2), 1 / math.sqrt(2)))
+    observed, mean, variance, third = brute_force_cumulants([["abc", "abd"]], [["ab", "xbc"]])
+    expected = float(pearson3.sf((observed - mean) / math.sqrt(variance), third / variance**1.5))
     assert result.p_value == pytest.approx(expected)
-    # Within baseline k(abc, abd) = 2/3; across sides (2 + 2 + 2 + 1) / 12 = 7/12.
-    assert result.baseline_value == pytest.approx(2 / 3)
-    assert result.current_value == pytest.approx(7 / 12)
-    assert result.effect == pytest.approx(1 / 12)
-    assert result.test == "stratified MMD (character Hamming kernel)"
+    assert result.baseline_value == pytest.approx(1 / 3)
+    assert result.current_value == pytest.approx(7 / 24)
+    assert result.effect == pytest.approx(1 / 24)
+    assert result.test == "stratified MMD (character and word Hamming kernels)"
     assert result.effect_name == "text similarity drop"
     assert (result.baseline_n, result.current_n, result.strata) == (2, 2, 1)
 
@@ -231,8 +250,10 @@ def test_a_swapped_model_is_detected() -> None:
         cur.append(noisy_copies(rng, rng.choice(LETTERS, length), 5, 0.05))
     result = text_test(base, cur)
     assert result.p_value < 1e-6
-    assert result.effect > 0.5
-    assert result.current_value < 0.2 < 0.5 < result.baseline_value
+    # One "word" per output: the word kernel sees noisy copies as different words, so the
+    # within-baseline similarity is about half the character kernel's ~0.9.
+    assert result.effect > 0.3
+    assert result.current_value < 0.2 < 0.4 < result.baseline_value
 
 
 def test_same_input_same_p_value() -> None:
