@@ -40,6 +40,7 @@ from calibration import REPO, History, shifted
 from scipy import stats
 
 from monitor.drift.model import Observation, State
+from monitor.drift.power import DEFAULT_WITHIN
 from monitor.drift.settings import DriftConfig
 
 try:
@@ -57,7 +58,7 @@ except ImportError as exc:
 
 COLUMN = {"pass": "passed", "category": "label", "length": "length"}
 METRIC = {"pass": "pass_rate", "category": "field:label", "length": "length_chars"}
-WITHIN = 2  # runs after a change: monitor.drift.power.DEFAULT_WITHIN
+WITHIN = DEFAULT_WITHIN  # runs after a change within which it counts as detected
 CHANGES = (("pass", -0.10), ("pass", -0.05), ("category", 0.15), ("length", -0.20))
 DEFINITION = DataDefinition(numerical_columns=["length"], categorical_columns=["passed", "label"])
 

@@ -98,12 +98,16 @@ def word_kernel(strings: Sequence[str], max_chars: int = TEXT_MAX_CHARS) -> Floa
         [vocabulary.setdefault(w, len(vocabulary)) for w in _WORD.findall(s[:max_chars])]
         for s in strings
     ]
-    width = max(1, max((len(r) for r in rows), default=0))
-    codes = np.full((len(rows), width), _SENTINEL, np.uint32)
+    codes = np.full((len(rows), max(1, max(map(len, rows), default=0))), _SENTINEL, np.uint32)
     for i, row in enumerate(rows):
         codes[i, : len(row)] = row
+    return _hamming(codes)
+
+
+def _hamming(codes: NDArray[np.uint32]) -> Floats:
+    """Share of positions where two padded rows agree, for every pair of rows."""
     same: NDArray[np.intp] = np.count_nonzero(codes[:, None, :] == codes[None, :, :], axis=-1)
-    return same / float(width)
+    return same / float(codes.shape[1])
 
 
 def character_kernel(strings: Sequence[str], max_chars: int = TEXT_MAX_CHARS) -> Floats:
@@ -111,9 +115,7 @@ def character_kernel(strings: Sequence[str], max_chars: int = TEXT_MAX_CHARS) ->
     Strings are cut to max_chars and padded to L = the longest (cut) length among them with a
     sentinel that matches only itself; k(x, y) = (positions where x_i == y_i) / L. PSD (a sum of
     indicator kernels), k(x, x) = 1."""
-    codes = _codes(strings, max_chars)
-    same: NDArray[np.intp] = np.count_nonzero(codes[:, None, :] == codes[None, :, :], axis=-1)
-    return same / float(codes.shape[1])
+    return _hamming(_codes(strings, max_chars))
 
 
 def _enumerated(grams: Floats, n_b: int) -> Floats:
