@@ -57,9 +57,14 @@ CATEGORIES = ("positive", "negative", "neutral")
 SHARES = np.array([0.5, 0.3, 0.2])
 PASS_MODEL = PassRateModel(baseline_rate=0.85, flaky=0.10, noise=0.01)  # as at temperature 0
 CHANGES = (
-    ("pass", -0.05, 0.0), ("pass", -0.10, 0.0), ("pass", -0.20, 0.0), ("category", 0.15, 0.0),
-    ("length", -0.2, 0.0), ("pass", -0.10, 1.0), ("length", -0.2, 1.0),
-)  # fmt: skip
+    ("pass", -0.05, 0.0),
+    ("pass", -0.10, 0.0),
+    ("pass", -0.20, 0.0),
+    ("category", 0.15, 0.0),
+    ("length", -0.2, 0.0),
+    ("pass", -0.10, 1.0),
+    ("length", -0.2, 1.0),
+)
 # Run effects of size 1: one shift per run of the pass logit (sd 0.2: about 2.5 points at an 85%
 # pass rate, as a provider whose valid share swings ~3 points from run to run), of the log length
 # (sd 0.03: +-3%) and of the label logits (sd 0.2). Rows scale all three.

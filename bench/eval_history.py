@@ -52,12 +52,18 @@ WORDS = [
 ]
 
 
-def store_run(engine: Any, target: int, versions: list[int], samples: int, rng: random.Random,
-              identity: int) -> int:  # fmt: skip
+def store_run(
+    engine: Any, target: int, versions: list[int], samples: int, rng: random.Random, identity: int
+) -> int:
     rows: list[dict[str, Any]] = []
     with session_scope(engine) as s:
-        run = Run(target_id=target, probe_set="bench", status="complete", samples=samples,
-                  planned=len(versions) * samples)  # fmt: skip
+        run = Run(
+            target_id=target,
+            probe_set="bench",
+            status="complete",
+            samples=samples,
+            planned=len(versions) * samples,
+        )
         s.add(run)
         s.flush()
         assert run.id is not None
@@ -67,19 +73,31 @@ def store_run(engine: Any, target: int, versions: list[int], samples: int, rng: 
                 text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 30)))
                 rows.append(
                     {
-                        "run_id": run.id, "target_id": target, "probe_version_id": pv,
-                        "sample_index": k, "created_at": utcnow(), "identity_id": identity,
-                        "verdict": "pass" if ok else "fail", "format_kind": "text",
-                        "refusal": False, "finish_reason": "stop", "output": text,
-                        "output_chars": len(text), "output_tokens": len(text) // 4,
+                        "run_id": run.id,
+                        "target_id": target,
+                        "probe_version_id": pv,
+                        "sample_index": k,
+                        "created_at": utcnow(),
+                        "identity_id": identity,
+                        "verdict": "pass" if ok else "fail",
+                        "format_kind": "text",
+                        "refusal": False,
+                        "finish_reason": "stop",
+                        "output": text,
+                        "output_chars": len(text),
+                        "output_tokens": len(text) // 4,
                         "latency_ms": rng.gauss(300, 30),
                     }
-                )  # fmt: skip
+                )
         s.execute(insert(Result), rows)
         passed = sum(r["verdict"] == "pass" for r in rows)
-        s.execute(update(Run).where(col(Run.id) == run.id).values(
-            passed=passed, failed=len(rows) - passed, identity_id=identity,
-            finished_at=utcnow()))  # fmt: skip
+        s.execute(
+            update(Run)
+            .where(col(Run.id) == run.id)
+            .values(
+                passed=passed, failed=len(rows) - passed, identity_id=identity, finished_at=utcnow()
+            )
+        )
         return run.id
 
 

@@ -289,8 +289,12 @@ def main() -> None:
             for _ in range(BASELINE_RUNS):  # the baseline each timed command is compared with
                 asyncio.run(runner_once(config, f"sqlite:///{folder}/bench.db"))
             times: dict[str, list[float]] = {
-                "bare": [], "ours": [], "script": [], "runner": [], "cli": []
-            }  # fmt: skip
+                "bare": [],
+                "ours": [],
+                "script": [],
+                "runner": [],
+                "cli": [],
+            }
             for _ in range(args.rounds):
                 # Each goal's pair runs back to back, so both see the machine in the same
                 # state; the goals use the median of the per-round ratios.
@@ -333,8 +337,10 @@ def main() -> None:
         ratios = sorted(a / b for a, b in zip(times[slow], times[fast], strict=True))
         ratio = statistics.median(ratios)
         met = met and ratio <= 1.25
-        print(f"goal {name} <= 1.25x {against}: {'met' if ratio <= 1.25 else 'NOT met'} "
-              f"({ratio:.2f}x, median of rounds {ratios[0]:.2f}-{ratios[-1]:.2f})")  # fmt: skip
+        print(
+            f"goal {name} <= 1.25x {against}: {'met' if ratio <= 1.25 else 'NOT met'} "
+            f"({ratio:.2f}x, median of rounds {ratios[0]:.2f}-{ratios[-1]:.2f})"
+        )
     print(phases)
     raise SystemExit(0 if met else 1)
 

@@ -32,19 +32,29 @@ def chromium() -> str:
 def screenshot(html: Path, png: Path) -> None:
     png.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        [chromium(), "--headless=new", "--disable-gpu", "--no-sandbox", "--hide-scrollbars",
-         f"--window-size={WINDOW[0]},{WINDOW[1]}", f"--screenshot={png}", html.as_uri()],
+        [
+            chromium(),
+            "--headless=new",
+            "--disable-gpu",
+            "--no-sandbox",
+            "--hide-scrollbars",
+            f"--window-size={WINDOW[0]},{WINDOW[1]}",
+            f"--screenshot={png}",
+            html.as_uri(),
+        ],
         check=True,
         capture_output=True,
         timeout=120,
-    )  # fmt: skip
+    )
 
 
 def demo_report(folder: Path) -> Path:
     done = subprocess.run(
         [sys.executable, "-m", "monitor", "demo", "--dir", str(folder)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if done.returncode != 0:
         raise SystemExit(f"driftmon demo: exit {done.returncode}\n{done.stdout}{done.stderr}")
     report = folder / "report.html"

@@ -47,13 +47,17 @@ FLAT_MB = 2.0  # fitted RSS growth after warm-up that still counts as noise
 def write_project(folder: Path, base_url: str, targets: int) -> Path:
     (folder / "probes").mkdir()
     (folder / "probes" / "soak.yaml").write_text(PROBES, encoding="utf-8")
-    config = ['[storage]\nurl = "sqlite:///soak.db"\n[probes]\npaths = ["probes"]\n'
-              '[defaults]\nsamples = 1\nevery = "1s"\ntimeout = "10s"\nretries = 0\n'
-              '[server]\nlisten = "127.0.0.1:0"\n']  # fmt: skip
+    config = [
+        '[storage]\nurl = "sqlite:///soak.db"\n[probes]\npaths = ["probes"]\n'
+        '[defaults]\nsamples = 1\nevery = "1s"\ntimeout = "10s"\nretries = 0\n'
+        '[server]\nlisten = "127.0.0.1:0"\n'
+    ]
     for i in range(targets):
-        config.append(f'[[targets]]\nname = "sim-{i}"\nkind = "openai"\nmodel = "gpt-4o"\n'
-                      f'base_url = "{base_url}/v1"\n'
-                      'api_key = { env = "SOAK_KEY" }\n')  # fmt: skip
+        config.append(
+            f'[[targets]]\nname = "sim-{i}"\nkind = "openai"\nmodel = "gpt-4o"\n'
+            f'base_url = "{base_url}/v1"\n'
+            'api_key = { env = "SOAK_KEY" }\n'
+        )
     path = folder / "driftmon.toml"
     path.write_text("".join(config), encoding="utf-8")
     return path
@@ -88,8 +92,9 @@ def children_rss_mb(pid: int) -> float:
 def runs_done(db: Path) -> int:
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-            return int(conn.execute("SELECT count(*) FROM run WHERE status = 'complete'")
-                       .fetchone()[0])  # fmt: skip
+            return int(
+                conn.execute("SELECT count(*) FROM run WHERE status = 'complete'").fetchone()[0]
+            )
     except sqlite3.OperationalError:
         return 0
 
@@ -107,12 +112,16 @@ def main() -> None:
     log = (folder / "serve.log").open("w")
     daemon = subprocess.Popen(
         [sys.executable, "-m", "monitor", "--config", str(config), "serve"],
-        env={**os.environ, "SOAK_KEY": "not-a-secret"}, stdout=subprocess.DEVNULL, stderr=log,
-    )  # fmt: skip
+        env={**os.environ, "SOAK_KEY": "not-a-secret"},
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
     samples: list[tuple[float, int, float, int]] = []  # (seconds, runs, rss MB, fds)
     peak_children = 0.0  # statistics workers live about a second: polled every 0.2 s
-    print(f"soak: {args.targets} targets x 12 probes every 1 s for {args.minutes:g} min "
-          f"(daemon pid {daemon.pid}, folder {folder})")  # fmt: skip
+    print(
+        f"soak: {args.targets} targets x 12 probes every 1 s for {args.minutes:g} min "
+        f"(daemon pid {daemon.pid}, folder {folder})"
+    )
     print(f"{'minute':>7} {'runs':>7} {'runs/s':>7} {'RSS MB':>7} {'fds':>5} {'workers MB':>10}")
     t0 = time.monotonic()
     try:
@@ -128,8 +137,11 @@ def main() -> None:
             done = runs_done(folder / "soak.db")
             samples.append((elapsed, done, rss_mb(daemon.pid), fds(daemon.pid)))
             rate = done / elapsed
-            print(f"{elapsed / 60:7.1f} {done:7d} {rate:7.1f} {samples[-1][2]:7.1f} "
-                  f"{samples[-1][3]:5d} {window_peak:10.1f}", flush=True)  # fmt: skip
+            print(
+                f"{elapsed / 60:7.1f} {done:7d} {rate:7.1f} {samples[-1][2]:7.1f} "
+                f"{samples[-1][3]:5d} {window_peak:10.1f}",
+                flush=True,
+            )
     finally:
         daemon.send_signal(signal.SIGTERM)
         code = daemon.wait(60)
@@ -147,8 +159,11 @@ def main() -> None:
     fitted = slope * (after[-1][1] - after[0][1])
     flat_rss = fitted <= FLAT_MB
     flat_fds = fd_last - fd_warm <= 5
-    errors = sum(1 for line in (folder / "serve.log").read_text().splitlines()
-                 if json.loads(line).get("level") == "error")  # fmt: skip
+    errors = sum(
+        1
+        for line in (folder / "serve.log").read_text().splitlines()
+        if json.loads(line).get("level") == "error"
+    )
     print(
         f"runs: {samples[-1][1]} complete in {samples[-1][0] / 60:.1f} min; "
         f"daemon exit code {code} after SIGTERM; {errors} error log lines"
@@ -167,9 +182,16 @@ def main() -> None:
         f" MB at once; daemon + workers peak {peak + peak_children:.1f} MB"
     )
     verdict = flat_rss and flat_fds and peak < LIMIT_MB and code == 0
-    problems = [p for p, bad in (("RSS grows", not flat_rss), ("descriptors grow", not flat_fds),
-                                 (f"over {LIMIT_MB:g} MB", peak >= LIMIT_MB),
-                                 (f"exit code {code}", code != 0)) if bad]  # fmt: skip
+    problems = [
+        p
+        for p, bad in (
+            ("RSS grows", not flat_rss),
+            ("descriptors grow", not flat_fds),
+            (f"over {LIMIT_MB:g} MB", peak >= LIMIT_MB),
+            (f"exit code {code}", code != 0),
+        )
+        if bad
+    ]
     print(f"verdict: {'flat, under the limit' if verdict else 'NO: ' + ', '.join(problems)}")
     raise SystemExit(0 if verdict else 1)
 

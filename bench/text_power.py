@@ -70,8 +70,34 @@ ALTERNATIVES = 3
 FORK_SHAPE = 0.5  # gamma shape of the per-position divergence: small = a few forks carry most
 VOCABULARY = 5000
 # English letter frequencies (a-z, per cent), so chance agreement of misaligned text is realistic.
-LETTER_FREQUENCIES = (8.2, 1.5, 2.8, 4.3, 12.7, 2.2, 2.0, 6.1, 7.0, 0.15, 0.77, 4.0, 2.4, 6.7,
-                      7.5, 1.9, 0.095, 6.0, 6.3, 9.1, 2.8, 0.98, 2.4, 0.15, 2.0, 0.074)  # fmt: skip
+LETTER_FREQUENCIES = (
+    8.2,
+    1.5,
+    2.8,
+    4.3,
+    12.7,
+    2.2,
+    2.0,
+    6.1,
+    7.0,
+    0.15,
+    0.77,
+    4.0,
+    2.4,
+    6.7,
+    7.5,
+    1.9,
+    0.095,
+    6.0,
+    6.3,
+    9.1,
+    2.8,
+    0.98,
+    2.4,
+    0.15,
+    2.0,
+    0.074,
+)
 
 
 def _vocabulary() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -111,9 +137,12 @@ class TextWorld:
 
 
 def text_world(
-    probes: int, rng: np.random.Generator, *, divergence: float = 0.02,
+    probes: int,
+    rng: np.random.Generator,
+    *,
+    divergence: float = 0.02,
     median_chars: float = 300.0,
-) -> TextWorld:  # fmt: skip
+) -> TextWorld:
     out = []
     for _ in range(probes):
         target = float(np.clip(rng.lognormal(np.log(median_chars), 0.8), 20, 3000))
@@ -148,8 +177,14 @@ def _changed(world: TextWorld, change: TextChange) -> tuple[Probe, ...]:
         weights[moved] = np.roll(weights[moved], 1, axis=1)  # the runner-up now leads
         diverge = np.minimum(0.9, probe.diverge * change.divergence)
         keep = max(1, round(count * (1 - change.truncate)))
-        out.append(Probe(base[:keep], diverge[:keep], probe.alternatives[:keep],
-                         np.cumsum(weights, axis=1)[:keep]))  # fmt: skip
+        out.append(
+            Probe(
+                base[:keep],
+                diverge[:keep],
+                probe.alternatives[:keep],
+                np.cumsum(weights, axis=1)[:keep],
+            )
+        )
     return tuple(out)
 
 
@@ -219,8 +254,9 @@ def table(pool: Any, sims: int, null_sims: int) -> list[str]:
         for c, (label, change) in enumerate(CHANGES):
             for samples in SIZES:
                 count = null_sims if change == TextChange() else sims
-                tasks = [(divergence, samples, change, seed_of(r, c, samples, i))
-                         for i in range(count)]  # fmt: skip
+                tasks = [
+                    (divergence, samples, change, seed_of(r, c, samples, i)) for i in range(count)
+                ]
                 out = np.array(list(pool.map(simulate, tasks, chunksize=4)))
                 text_hits = int((out[:, 0] <= ALPHA).sum())
                 length_hits = int((out[:, 1] <= ALPHA).sum())

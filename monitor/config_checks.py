@@ -21,8 +21,11 @@ RESERVED_HEADERS = frozenset(
     {"content-type", "content-length", "host", "transfer-encoding", "connection", "accept"}
 )
 # The header each kind carries api_key in.
-AUTH_HEADER = {"openai": "authorization", "openai-responses": "authorization",
-               "anthropic": "x-api-key"}  # fmt: skip
+AUTH_HEADER = {
+    "openai": "authorization",
+    "openai-responses": "authorization",
+    "anthropic": "x-api-key",
+}
 # A header or query parameter whose name says it carries a credential takes only a secret
 # reference, like api_key: its value must not sit in the file, `config check` or `targets list`.
 _CREDENTIAL_WORDS = ("auth", "key", "token", "secret", "password", "cookie", "signature")

@@ -49,7 +49,11 @@ SLACK_TOKEN_ENV = "DRIFTMON_DEMO_SLACK_TOKEN"
 SLACK_CHANNEL = "C0DEMO"
 MARKER = ".driftmon-demo"  # marks a folder as the demo's own, so it may be rewritten
 CONFIG_NAME, SCENARIO_NAME, DB_NAME, REPORT_NAME = (
-    "driftmon.toml", "scenario.yaml", "driftmon.db", "report.html")  # fmt: skip
+    "driftmon.toml",
+    "scenario.yaml",
+    "driftmon.db",
+    "report.html",
+)
 PROBE_FILE = Path("probes") / "prime.yaml"
 DATA = "llmdrift/prime_gpt4.csv"
 # Placeholders in the config asset, replaced by the real loopback URLs when the servers start.
@@ -84,40 +88,58 @@ class Step:
 def load_questions() -> list[Question]:
     text = resources.files("monitor.demo_assets").joinpath(DATA).read_text(encoding="utf-8")
     return [
-        Question(int(r["id"]), r["query"], r["ref_answer"].strip().lower() == "yes",
-                 r["march_answer"], r["june_answer"])
+        Question(
+            int(r["id"]),
+            r["query"],
+            r["ref_answer"].strip().lower() == "yes",
+            r["march_answer"],
+            r["june_answer"],
+        )
         for r in csv.DictReader(io.StringIO(text, newline=""))
-    ]  # fmt: skip
+    ]
 
 
 def probe_set_yaml(questions: Sequence[Question]) -> str:
     """The probe set: each question, its answer extracted from the end of the text."""
     probes = [
-        {"id": f"prime-{q.id:03d}", "prompt": q.query,
-         "expect": [{"one_of": ["Yes", "yes", "YES"] if q.prime else ["No", "no", "NO"]}]}
+        {
+            "id": f"prime-{q.id:03d}",
+            "prompt": q.query,
+            "expect": [{"one_of": ["Yes", "yes", "YES"] if q.prime else ["No", "no", "NO"]}],
+        }
         for q in questions
-    ]  # fmt: skip
-    data = {"set": "prime", "description": "Is N prime? Questions from the LLMDrift study.",
-            "defaults": {"response_format": "text", "extract": EXTRACT,
-                         "params": {"temperature": 0.1, "max_tokens": 1000}},
-            "probes": probes}  # fmt: skip
+    ]
+    data = {
+        "set": "prime",
+        "description": "Is N prime? Questions from the LLMDrift study.",
+        "defaults": {
+            "response_format": "text",
+            "extract": EXTRACT,
+            "params": {"temperature": 0.1, "max_tokens": 1000},
+        },
+        "probes": probes,
+    }
     return _yaml(data, "# Written by `driftmon demo` from monitor/demo_assets/" + DATA + "\n")
 
 
 def scenario_yaml(questions: Sequence[Question]) -> str:
     """The simulated provider: each question answered with the recorded March or June text."""
-    rules = [{"name": f"q{q.id}", "match": _literal(q.query), "output": q.march,
-              "latency_ms": 0} for q in questions]  # fmt: skip
+    rules = [
+        {"name": f"q{q.id}", "match": _literal(q.query), "output": q.march, "latency_ms": 0}
+        for q in questions
+    ]
     data = {
         "name": "llmdrift-gpt4-prime",
         "description": "GPT-4 answers recorded in March and June 2023 (LLMDrift).",
         "rules": rules,
         "phases": {
             "march": {"model": {"gpt-4": MARCH}},
-            "june": {"model": {"gpt-4": JUNE},
-                     "rules": {f"q{q.id}": {"output": q.june} for q in questions}},
+            "june": {
+                "model": {"gpt-4": JUNE},
+                "rules": {f"q{q.id}": {"output": q.june} for q in questions},
+            },
         },
-    }  # fmt: skip
+    }
     return _yaml(data, "# Written by `driftmon demo`: real answers, replayed.\n")
 
 
@@ -249,9 +271,11 @@ async def _replay(config_path: Path, set_phase: Any, console: Console) -> tuple[
             )
             await asyncio.to_thread(deliver_due, engine, notifier)
             steps.append(Step(phase, outcome, record))
-            console.print(f"  run {outcome.id}: {outcome.results} answers, pass rate "
-                          f"{fmt_rate(outcome.pass_rate)}, model {_clean(outcome.model)}; "
-                          f"{escape(_drift_line(record))}")  # fmt: skip
+            console.print(
+                f"  run {outcome.id}: {outcome.results} answers, pass rate "
+                f"{fmt_rate(outcome.pass_rate)}, model {_clean(outcome.model)}; "
+                f"{escape(_drift_line(record))}"
+            )
             if record is not None and record.drifted:
                 break
     if not steps[-1].record or not steps[-1].record.drifted:
@@ -267,8 +291,9 @@ def _drift_line(record: EvaluationRecord | None) -> str:
     if record.drifted:
         return "DRIFT: " + ", ".join(v.metric for v in record.drifted)
     pending = [v.metric for v in record.verdicts if v.state.value == "pending"]
-    return "significant once, not yet persistent: " + ", ".join(pending) if pending else (
-        "no drift")  # fmt: skip
+    return (
+        "significant once, not yet persistent: " + ", ".join(pending) if pending else ("no drift")
+    )
 
 
 def _write_report(engine: Engine, path: Path) -> Path:
@@ -281,8 +306,13 @@ def _write_report(engine: Engine, path: Path) -> Path:
     return write_report(engine, path, since=utcnow() - timedelta(days=1))
 
 
-def _print_outcome(console: Console, steps: Sequence[Step], posted: list[dict[str, Any]],
-                   folder: Path, report: Path) -> None:  # fmt: skip
+def _print_outcome(
+    console: Console,
+    steps: Sequence[Step],
+    posted: list[dict[str, Any]],
+    folder: Path,
+    report: Path,
+) -> None:
     from monitor.drift.present import fmt_effect, fmt_value
 
     final = steps[-1].record
@@ -291,29 +321,40 @@ def _print_outcome(console: Console, steps: Sequence[Step], posted: list[dict[st
     for name in ("metric", "baseline", "current", "effect", "p (adjusted)", "n"):
         table.add_column(name)
     for v in final.drifted:
-        table.add_row(v.metric, escape(fmt_value(v.baseline_value, v.effect_name)),
-                      escape(fmt_value(v.current_value, v.effect_name)), escape(fmt_effect(v)),
-                      f"{v.p_adjusted:.2g}" if v.p_adjusted is not None else "–",
-                      f"{v.baseline_n} → {v.current_n}")  # fmt: skip
+        table.add_row(
+            v.metric,
+            escape(fmt_value(v.baseline_value, v.effect_name)),
+            escape(fmt_value(v.current_value, v.effect_name)),
+            escape(fmt_effect(v)),
+            f"{v.p_adjusted:.2g}" if v.p_adjusted is not None else "–",
+            f"{v.baseline_n} → {v.current_n}",
+        )
     console.print()
     console.print(table)
     change = final.identity_change
-    console.print("Model identity changed: " + (
-        f"{escape(change['from'])} → {escape(change['to'])}" if change else "no"))  # fmt: skip
+    console.print(
+        "Model identity changed: "
+        + (f"{escape(change['from'])} → {escape(change['to'])}" if change else "no")
+    )
     if not posted:
         raise DemoFailed("the drift alert did not reach the simulated Slack")
     blocks = len(posted[-1].get("blocks") or [])
-    console.print(f"\nSlack message posted to the simulated Slack ({len(posted)} message(s); "
-                  f"{blocks} blocks, text version below):")  # fmt: skip
+    console.print(
+        f"\nSlack message posted to the simulated Slack ({len(posted)} message(s); "
+        f"{blocks} blocks, text version below):"
+    )
     console.print(escape(posted[-1]["text"] or ""), soft_wrap=True)
     console.print()
     console.print(f"Report: {escape(_shown(report))} (open it in a browser; it needs no network)")
     config = _shown(folder / CONFIG_NAME)
     console.print(f"Database: {escape(_shown(folder / DB_NAME))}")
     console.print("Try next:")
-    for command in (f"driftmon --config {config} drift", f"driftmon --config {config} alerts list",
-                    f"driftmon --config {config} baseline show",
-                    f"driftmon --config {config} report --out {_shown(report)}"):  # fmt: skip
+    for command in (
+        f"driftmon --config {config} drift",
+        f"driftmon --config {config} alerts list",
+        f"driftmon --config {config} baseline show",
+        f"driftmon --config {config} report --out {_shown(report)}",
+    ):
         console.print(f"  {escape(command)}", soft_wrap=True)
 
 

@@ -122,8 +122,13 @@ def update_alerts(
     if policy.notify and policy.identity_notice and record.identity_change is not None:
         event_id = record.identity_event_id
         change = (record.identity_change["from"], record.identity_change["to"])
-        msg = AlertMessage(kind="identity_notice", target=target.name, probe_set=run.probe_set,
-                           model=change[1], identity_change=change)  # fmt: skip
+        msg = AlertMessage(
+            kind="identity_notice",
+            target=target.name,
+            probe_set=run.probe_set,
+            model=change[1],
+            identity_change=change,
+        )
         # Keyed by the event: one notice per model change, whatever the number of probe sets.
         queue(s, f"identity:{event_id}", msg, alert_id=None, now=now)
 
@@ -160,9 +165,15 @@ def open_alert(s: Session, target_id: int, probe_set: str | None, family: str) -
 
 def _open(s: Session, run: Run, family: str, state: str, now: datetime) -> Alert:
     assert run.id is not None
-    alert = Alert(target_id=run.target_id, probe_set=run.probe_set, family=family, state=state,
-                  opened_at=now, fired_at=now if state == "firing" else None,
-                  last_run_id=run.id)  # fmt: skip
+    alert = Alert(
+        target_id=run.target_id,
+        probe_set=run.probe_set,
+        family=family,
+        state=state,
+        opened_at=now,
+        fired_at=now if state == "firing" else None,
+        last_run_id=run.id,
+    )
     s.add(alert)
     s.flush()
     return alert
@@ -173,8 +184,15 @@ def _seen(alert: Alert | None, run: Run) -> bool:
     return alert is not None and run.id is not None and alert.last_run_id >= run.id
 
 
-def _announce(s: Session, alert: Alert, msg: AlertMessage, repeat_kind: AlertKind,
-              run: Run, policy: AlertPolicy, now: datetime) -> None:  # fmt: skip
+def _announce(
+    s: Session,
+    alert: Alert,
+    msg: AlertMessage,
+    repeat_kind: AlertKind,
+    run: Run,
+    policy: AlertPolicy,
+    now: datetime,
+) -> None:
     """Queue the first message of a firing alert, or a reminder once `repeat_interval` passed."""
     if not policy.notify:
         return
@@ -190,47 +208,76 @@ def _announce(s: Session, alert: Alert, msg: AlertMessage, repeat_kind: AlertKin
     alert.notified_at = now
 
 
-def _resolve(s: Session, alert: Alert, msg: AlertMessage, policy: AlertPolicy,
-             now: datetime) -> None:  # fmt: skip
+def _resolve(
+    s: Session, alert: Alert, msg: AlertMessage, policy: AlertPolicy, now: datetime
+) -> None:
     alert.state, alert.resolved_at = "resolved", now
     if policy.notify and alert.notified_at is not None:
         assert alert.id is not None
         queue(s, f"alert:{alert.id}:{msg.kind}", msg, alert_id=alert.id, now=now)
 
 
-def _update_outage(s: Session, target: Target, run: Run, silences: Sequence[Silence],
-                   policy: AlertPolicy, now: datetime) -> None:  # fmt: skip
+def _update_outage(
+    s: Session,
+    target: Target,
+    run: Run,
+    silences: Sequence[Silence],
+    policy: AlertPolicy,
+    now: datetime,
+) -> None:
     assert target.id is not None and run.id is not None
     alert = open_alert(s, target.id, run.probe_set, OPERATIONAL)
     if _seen(alert, run):
         return
     total = run.passed + run.failed + run.errors
     share = run.errors / total if total else 0.0
-    line = MetricLine(metric=OUTAGE_METRIC, baseline_value=f"< {policy.outage_error_rate:.0%}",
-                      current_value=f"{share:.0%}", effect=f"{run.errors} of {total} requests",
-                      p_adjusted=None, baseline_n=0, current_n=total,
-                      state="firing" if share >= policy.outage_error_rate
-                      else "resolved")  # fmt: skip
-    base = AlertMessage(kind="outage", target=target.name, probe_set=run.probe_set,
-                        model=_model(s, run), metrics=(line,))  # fmt: skip
+    line = MetricLine(
+        metric=OUTAGE_METRIC,
+        baseline_value=f"< {policy.outage_error_rate:.0%}",
+        current_value=f"{share:.0%}",
+        effect=f"{run.errors} of {total} requests",
+        p_adjusted=None,
+        baseline_n=0,
+        current_n=total,
+        state="firing" if share >= policy.outage_error_rate else "resolved",
+    )
+    base = AlertMessage(
+        kind="outage",
+        target=target.name,
+        probe_set=run.probe_set,
+        model=_model(s, run),
+        metrics=(line,),
+    )
     if share >= policy.outage_error_rate:
         if alert is None:
             alert = _open(s, run, OPERATIONAL, "firing", now)
         alert.last_run_id, alert.metrics = run.id, [OUTAGE_METRIC]
-        msg = replace(base, examples=_errors(s, run.id), opened_at=alert.opened_at,
-                      alert_id=alert.id)  # fmt: skip
+        msg = replace(
+            base, examples=_errors(s, run.id), opened_at=alert.opened_at, alert_id=alert.id
+        )
         if not covered(silences, [OUTAGE_METRIC]):
             _announce(s, alert, msg, "outage", run, policy, now)
     elif alert is not None:
         alert.last_run_id = run.id
-        msg = replace(base, kind="outage_resolved", alert_id=alert.id,
-                      opened_at=alert.opened_at, resolved_at=now)  # fmt: skip
+        msg = replace(
+            base,
+            kind="outage_resolved",
+            alert_id=alert.id,
+            opened_at=alert.opened_at,
+            resolved_at=now,
+        )
         _resolve(s, alert, msg, policy, now)
 
 
-def _update_drift(s: Session, target: Target, run: Run, record: EvaluationRecord,
-                  silences: Sequence[Silence], policy: AlertPolicy,
-                  now: datetime) -> None:  # fmt: skip
+def _update_drift(
+    s: Session,
+    target: Target,
+    run: Run,
+    record: EvaluationRecord,
+    silences: Sequence[Silence],
+    policy: AlertPolicy,
+    now: datetime,
+) -> None:
     assert target.id is not None and run.id is not None
     alert = open_alert(s, target.id, run.probe_set, QUALITY)
     if _seen(alert, run):
@@ -260,8 +307,13 @@ def _update_drift(s: Session, target: Target, run: Run, record: EvaluationRecord
         alert = _open(s, run, QUALITY, "pending", now)
     elif alert is not None and tested and not pending:
         alert.last_run_id, alert.last_evaluation_id = run.id, record.evaluation_id
-        msg = replace(base, kind="resolved", alert_id=alert.id,
-                      opened_at=alert.fired_at or alert.opened_at, resolved_at=now)  # fmt: skip
+        msg = replace(
+            base,
+            kind="resolved",
+            alert_id=alert.id,
+            opened_at=alert.fired_at or alert.opened_at,
+            resolved_at=now,
+        )
         _resolve(s, alert, msg, policy, now)
         return
     if alert is None:
@@ -272,8 +324,9 @@ def _update_drift(s: Session, target: Target, run: Run, record: EvaluationRecord
     outage = open_alert(s, target.id, None, OPERATIONAL)
     if covered(silences, alert.metrics) or (outage is not None and outage.state == "firing"):
         return
-    msg = replace(base, examples=_failures(s, record.run_ids), opened_at=alert.fired_at,
-                  alert_id=alert.id)  # fmt: skip
+    msg = replace(
+        base, examples=_failures(s, record.run_ids), opened_at=alert.fired_at, alert_id=alert.id
+    )
     if spread and alert.notified_at is not None and policy.notify:
         # Already announced, and more metrics drift now: say so in its thread, at once,
         # rather than at the next repeat (Alertmanager sends a group whose alerts changed).

@@ -34,12 +34,20 @@ WORDING: dict[AlertKind, tuple[str, str, str]] = {
     "spread": ("🔴", "Drift spreading", "More metrics drift than when this alert was announced."),
     "outage": ("⚠️", "Provider errors", "Requests are failing (counted apart from drift)."),
     "outage_resolved": ("✅", "Provider errors resolved", "Requests succeed again."),
-    "identity_notice": ("ℹ️", "Model identity changed", "The provider reports a new model "
-                        "identity; that alone does not mean its behaviour drifted."),
+    "identity_notice": (
+        "ℹ️",
+        "Model identity changed",
+        "The provider reports a new model "
+        "identity; that alone does not mean its behaviour drifted.",
+    ),
     "test": ("🧪", "driftmon test message", "If you can read this, alerts reach this channel."),
-    "budget": ("💸", "Run skipped: budget", "A scheduled run was skipped: it would exceed the "
-               "daily budget. Runs resume tomorrow (UTC) or when the budget is raised."),
-}  # fmt: skip
+    "budget": (
+        "💸",
+        "Run skipped: budget",
+        "A scheduled run was skipped: it would exceed the "
+        "daily budget. Runs resume tomorrow (UTC) or when the budget is raised.",
+    ),
+}
 
 
 @dataclass(frozen=True)

@@ -49,15 +49,22 @@ MAX_RETRY_AFTER = 3600.0  # a server asking for more is not believed beyond an h
 THREADED_KINDS = frozenset({"resolved", "outage_resolved", "spread"})
 
 
-def queue(s: Session, dedup_key: str, msg: AlertMessage, *, alert_id: int | None,
-          now: datetime) -> Notification | None:  # fmt: skip
+def queue(
+    s: Session, dedup_key: str, msg: AlertMessage, *, alert_id: int | None, now: datetime
+) -> Notification | None:
     """Add a message to the outbox in the caller's transaction; None if this key is queued."""
     found = s.execute(select(col(Notification.id)).where(col(Notification.dedup_key) == dedup_key))
     if found.first() is not None:
         return None
-    row = Notification(dedup_key=dedup_key, alert_id=alert_id, kind=msg.kind, target=msg.target,
-                       payload=message_to_json(msg), created_at=now,
-                       next_attempt_at=now)  # fmt: skip
+    row = Notification(
+        dedup_key=dedup_key,
+        alert_id=alert_id,
+        kind=msg.kind,
+        target=msg.target,
+        payload=message_to_json(msg),
+        created_at=now,
+        next_attempt_at=now,
+    )
     s.add(row)
     s.flush()
     return row
@@ -147,8 +154,15 @@ def _claim(
     return None
 
 
-def _send(engine: Engine, notifier: Notifier, row: Notification, thread_ts: str | None,
-          clock: Clock, owner: str, report: DeliveryReport) -> None:  # fmt: skip
+def _send(
+    engine: Engine,
+    notifier: Notifier,
+    row: Notification,
+    thread_ts: str | None,
+    clock: Clock,
+    owner: str,
+    report: DeliveryReport,
+) -> None:
     started, t0 = clock(), time.perf_counter()
     delivery: Delivery | None = None
     error: NotificationError | None = None
@@ -164,9 +178,13 @@ def _send(engine: Engine, notifier: Notifier, row: Notification, thread_ts: str 
     with session_scope(engine) as s:
         stored = s.get(Notification, row.id)
         assert stored is not None
-        attempt = DeliveryAttempt(notification_id=row.id, started_at=started,  # type: ignore[arg-type]
-                                  duration_ms=duration_ms, owner=owner,
-                                  outcome="sent")  # fmt: skip
+        attempt = DeliveryAttempt(
+            notification_id=stored.id,  # type: ignore[arg-type]  # stored rows have ids
+            started_at=started,
+            duration_ms=duration_ms,
+            owner=owner,
+            outcome="sent",
+        )
         stored.attempts += 1
         stored.lease_until = stored.lease_owner = None
         if delivery is not None:

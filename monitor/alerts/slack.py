@@ -78,8 +78,9 @@ def _parts(msg: AlertMessage) -> tuple[list[str], list[str], list[str], list[str
     if msg.model is not None:
         facts.append(f"*Model* {code(msg.model, 200)}")
     if msg.identity_change is not None:
-        facts.append(f"*Identity* {code(msg.identity_change[0], 200)} → "
-                     f"{code(msg.identity_change[1], 200)}")  # fmt: skip
+        facts.append(
+            f"*Identity* {code(msg.identity_change[0], 200)} → {code(msg.identity_change[1], 200)}"
+        )
     if msg.opened_at is not None:
         facts.append(f"*Opened* {_when(msg.opened_at)}")
     if msg.resolved_at is not None:
@@ -104,8 +105,9 @@ def render_text(msg: AlertMessage) -> str:
     return _text(msg, *_parts(msg))
 
 
-def _text(msg: AlertMessage, facts: list[str], metrics: list[str], examples: list[str],
-          footer: list[str]) -> str:  # fmt: skip
+def _text(
+    msg: AlertMessage, facts: list[str], metrics: list[str], examples: list[str], footer: list[str]
+) -> str:
     emoji, title, intro = WORDING[msg.kind]
     lines = [f"{emoji} *{title}*", intro, " · ".join(facts)]
     lines += ["*Metrics*", *metrics] if metrics else []
@@ -143,16 +145,43 @@ def render_blocks(msg: AlertMessage) -> tuple[str, Blocks]:
 
 # Slack refused the layout (our bug, not the alert's): one immediate retry as text only.
 BLOCK_ERRORS = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_blocks_too_long"})
-TRANSIENT_ERRORS = frozenset({
-    "ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable",
-    "request_timeout", "rollup_error", "timeout", "connection_error"})  # fmt: skip
+TRANSIENT_ERRORS = frozenset(
+    {
+        "ratelimited",
+        "rate_limited",
+        "internal_error",
+        "fatal_error",
+        "service_unavailable",
+        "request_timeout",
+        "rollup_error",
+        "timeout",
+        "connection_error",
+    }
+)
 # Listed for the reader: any error Slack names that is not transient is permanent, since Slack
 # reports passing trouble with one of the codes above or with HTTP 429 / 5xx.
-PERMANENT_ERRORS = frozenset({
-    "invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "no_text",
-    "channel_not_found", "not_in_channel", "is_archived", "missing_scope", "invalid_token",
-    "no_service", "no_team", "team_disabled", "action_prohibited", "channel_is_archived",
-    "invalid_payload", "msg_too_long"})  # fmt: skip
+PERMANENT_ERRORS = frozenset(
+    {
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "no_text",
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "missing_scope",
+        "invalid_token",
+        "no_service",
+        "no_team",
+        "team_disabled",
+        "action_prohibited",
+        "channel_is_archived",
+        "invalid_payload",
+        "msg_too_long",
+    }
+)
 _HINTS = {
     "not_in_channel": "invite the bot to the channel, or give it chat:write.public",
     "channel_not_found": "alerts.slack.channel must be a channel id such as C0123456789",
@@ -171,8 +200,9 @@ class _Failure(Exception):
         what = f"Slack {self.method} failed: {self.code}"
         what += "" if self.status is None else f" (HTTP {self.status})"
         what += f"; {_HINTS[self.code]}" if self.code in _HINTS else ""
-        return classify(what, status=self.status, transient=self.code in TRANSIENT_ERRORS,
-                        retry_after=self.wait)  # fmt: skip
+        return classify(
+            what, status=self.status, transient=self.code in TRANSIENT_ERRORS, retry_after=self.wait
+        )
 
 
 def _call(method: str, fn: Callable[[], Any]) -> Any:
@@ -183,8 +213,9 @@ def _call(method: str, fn: Callable[[], Any]) -> Any:
         return fn()
     except SlackApiError as exc:  # an answer that is not ok: HTTP error or {"ok": false}
         resp, status = exc.response, int(exc.response.status_code)
-        raise _Failure(method, error_code(resp.data, status), status,
-                       retry_after(resp.headers)) from None  # fmt: skip
+        raise _Failure(
+            method, error_code(resp.data, status), status, retry_after(resp.headers)
+        ) from None
     except SlackClientError as exc:  # refused before sending (bad URL or proxy): our setup
         raise _Failure(method, type(exc).__name__.lower(), None, None) from None
     except (OSError, http.client.HTTPException) as exc:  # timeouts, refused or reset connections
@@ -220,8 +251,13 @@ class SlackNotifier:
             from slack_sdk import WebClient
 
             token = resolve_secret(settings.token, "alerts.slack.token", base_dir)
-            client = WebClient(token=token, base_url=settings.base_url, timeout=timeout,
-                               retry_handlers=[], logger=quiet)  # fmt: skip
+            client = WebClient(
+                token=token,
+                base_url=settings.base_url,
+                timeout=timeout,
+                retry_handlers=[],
+                logger=quiet,
+            )
             return cls(client, settings.channel)
         assert settings.webhook_url is not None
         from slack_sdk.webhook import WebhookClient
@@ -244,25 +280,44 @@ class SlackNotifier:
         if self._channel is None:
             return self._deliver(msg, self._hook)
         channel = self._channel
-        return self._deliver(msg, lambda text, blocks: self._web("chat.postMessage", lambda c: (
-            c.chat_postMessage(channel=channel, text=text, blocks=blocks, thread_ts=thread_ts,
-                               unfurl_links=False, unfurl_media=False))))  # fmt: skip
+        return self._deliver(
+            msg,
+            lambda text, blocks: self._web(
+                "chat.postMessage",
+                lambda c: c.chat_postMessage(
+                    channel=channel,
+                    text=text,
+                    blocks=blocks,
+                    thread_ts=thread_ts,
+                    unfurl_links=False,
+                    unfurl_media=False,
+                ),
+            ),
+        )
 
     def update(self, delivery: Delivery, msg: AlertMessage) -> Delivery:
         """Replace an earlier message (bot token only), e.g. mark the firing one resolved."""
         ts, channel = delivery.ts, delivery.channel
         if ts is None or channel is None or self._channel is None:
             raise PermanentNotificationError("only messages posted with a bot token can be edited")
-        return self._deliver(msg, lambda text, blocks: self._web("chat.update", lambda c: (
-            c.chat_update(channel=channel, ts=ts, text=text, blocks=blocks))))  # fmt: skip
+        return self._deliver(
+            msg,
+            lambda text, blocks: self._web(
+                "chat.update",
+                lambda c: c.chat_update(channel=channel, ts=ts, text=text, blocks=blocks),
+            ),
+        )
 
     def _deliver(self, msg: AlertMessage, post: _Post) -> Delivery:
         text, blocks = render_blocks(msg)
         outcome = _attempt(post, text, blocks)
         if isinstance(outcome, _Failure) and outcome.code in BLOCK_ERRORS:
             # Once, at once, without blocks: a layout problem must not cost the alert.
-            log.warning("Slack refused the blocks of a %s alert (%s); sending text only",
-                        msg.kind, outcome.code)  # fmt: skip
+            log.warning(
+                "Slack refused the blocks of a %s alert (%s); sending text only",
+                msg.kind,
+                outcome.code,
+            )
             outcome = _attempt(post, text, None)
             outcome = replace(outcome, text_only=True) if isinstance(outcome, Delivery) else outcome
         if isinstance(outcome, _Failure):
@@ -279,11 +334,17 @@ class SlackNotifier:
     def _hook(self, text: str, blocks: Blocks | None) -> Delivery:
         # No thread_ts: a webhook answers "ok" and no ts, so there is never a thread to reply in.
         hook = cast("WebhookClient", self._client)
-        resp = _call("webhook", lambda: hook.send(
-            text=text, blocks=blocks, unfurl_links=False, unfurl_media=False))  # fmt: skip
+        resp = _call(
+            "webhook",
+            lambda: hook.send(text=text, blocks=blocks, unfurl_links=False, unfurl_media=False),
+        )
         if resp.status_code != 200:
-            raise _Failure("webhook", error_code(resp.body, resp.status_code),
-                           resp.status_code, retry_after(resp.headers))  # fmt: skip
+            raise _Failure(
+                "webhook",
+                error_code(resp.body, resp.status_code),
+                resp.status_code,
+                retry_after(resp.headers),
+            )
         return Delivery(ts=None, channel=None)
 
 

@@ -45,8 +45,12 @@ def deliver_queued(app: AppContext, notifier: SlackNotifier | None = None) -> di
     from monitor.alerts.outbox import deliver_due
 
     report = deliver_due(app.engine(), notifier, deadline=time.monotonic() + DELIVERY_BUDGET)
-    return {"sent": report.sent, "retrying": report.retrying, "failed": report.failed,
-            "errors": report.errors}  # fmt: skip
+    return {
+        "sent": report.sent,
+        "retrying": report.retrying,
+        "failed": report.failed,
+        "errors": report.errors,
+    }
 
 
 @click.group("alerts")
@@ -64,8 +68,9 @@ def _since(text: str) -> datetime:
 
 
 @alerts_group.command("list")
-@click.option("--since", default="7d", show_default=True,
-              help="Also show alerts resolved within this long.")  # fmt: skip
+@click.option(
+    "--since", default="7d", show_default=True, help="Also show alerts resolved within this long."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def list_command(app: AppContext, since: str, as_json: bool) -> None:
@@ -90,12 +95,20 @@ def list_command(app: AppContext, since: str, as_json: bool) -> None:
             .where(or_(col(Alert.state) != "resolved", col(Alert.resolved_at) >= cutoff))
             .order_by(col(Alert.id))
         ).all()
-        silences = list(s.execute(
-            select(Silence).where(col(Silence.ended_at).is_(None), col(Silence.expires_at) > now)
-            .order_by(col(Silence.id))).scalars())  # fmt: skip
-        undelivered = list(s.execute(
-            select(Notification).where(col(Notification.status) != "sent")
-            .order_by(col(Notification.id))).scalars())  # fmt: skip
+        silences = list(
+            s.execute(
+                select(Silence)
+                .where(col(Silence.ended_at).is_(None), col(Silence.expires_at) > now)
+                .order_by(col(Silence.id))
+            ).scalars()
+        )
+        undelivered = list(
+            s.execute(
+                select(Notification)
+                .where(col(Notification.status) != "sent")
+                .order_by(col(Notification.id))
+            ).scalars()
+        )
         last_message = {
             n.alert_id: n
             for n in s.execute(
@@ -110,52 +123,119 @@ def list_command(app: AppContext, since: str, as_json: bool) -> None:
             silenced = alert.state != "resolved" and covered(
                 active_silences(s, target, now), alert.metrics
             )
-            alerts.append({
-                "id": alert.id, "target": target, "probe_set": alert.probe_set,
-                "family": alert.family, "state": alert.state, "metrics": alert.metrics,
-                "opened_at": iso(alert.opened_at), "fired_at": iso(alert.fired_at),
-                "resolved_at": iso(alert.resolved_at), "silenced": silenced,
-                "notified_at": iso(alert.notified_at),
-                "delivery": None if message is None else {
-                    "kind": message.kind, "status": message.status,
-                    "attempts": message.attempts, "last_error": message.last_error},
-            })  # fmt: skip
+            alerts.append(
+                {
+                    "id": alert.id,
+                    "target": target,
+                    "probe_set": alert.probe_set,
+                    "family": alert.family,
+                    "state": alert.state,
+                    "metrics": alert.metrics,
+                    "opened_at": iso(alert.opened_at),
+                    "fired_at": iso(alert.fired_at),
+                    "resolved_at": iso(alert.resolved_at),
+                    "silenced": silenced,
+                    "notified_at": iso(alert.notified_at),
+                    "delivery": None
+                    if message is None
+                    else {
+                        "kind": message.kind,
+                        "status": message.status,
+                        "attempts": message.attempts,
+                        "last_error": message.last_error,
+                    },
+                }
+            )
         depth = outbox_depth(s)
 
     silence_json: list[dict[str, Any]] = [
-        {"id": si.id, "target": si.target, "metric": si.metric, "reason": si.reason,
-         "created_by": si.created_by, "expires_at": iso(si.expires_at)}
-        for si in silences]  # fmt: skip
+        {
+            "id": si.id,
+            "target": si.target,
+            "metric": si.metric,
+            "reason": si.reason,
+            "created_by": si.created_by,
+            "expires_at": iso(si.expires_at),
+        }
+        for si in silences
+    ]
     outbox_json: list[dict[str, Any]] = [
-        {"id": n.id, "kind": n.kind, "target": n.target, "status": n.status,
-         "attempts": n.attempts, "next_attempt_at": iso(n.next_attempt_at),
-         "last_error": n.last_error} for n in undelivered]  # fmt: skip
+        {
+            "id": n.id,
+            "kind": n.kind,
+            "target": n.target,
+            "status": n.status,
+            "attempts": n.attempts,
+            "next_attempt_at": iso(n.next_attempt_at),
+            "last_error": n.last_error,
+        }
+        for n in undelivered
+    ]
     if as_json:
-        print_json({"alerts": alerts, "silences": silence_json,
-                    "outbox": {"pending": depth.get("pending", 0),
-                               "failed": depth.get("failed", 0),
-                               "undelivered": outbox_json}})  # fmt: skip
+        print_json(
+            {
+                "alerts": alerts,
+                "silences": silence_json,
+                "outbox": {
+                    "pending": depth.get("pending", 0),
+                    "failed": depth.get("failed", 0),
+                    "undelivered": outbox_json,
+                },
+            }
+        )
         return
     if not alerts:
         click.echo(f"no open alerts, none resolved in the last {since}")
     else:
-        print_table("Alerts", ["id", "target / set", "kind", "state", "metrics", "since", "note"], [
-            [a["id"], safe_text(f"{a['target']} / {a['probe_set']}"),
-             "outage" if a["family"] == "operational" else "drift", a["state"],
-             safe_text(", ".join(a["metrics"])), (a["resolved_at"] or a["opened_at"])[:16],
-             "silenced" if a["silenced"] else ""]
-            for a in alerts])  # fmt: skip
+        print_table(
+            "Alerts",
+            ["id", "target / set", "kind", "state", "metrics", "since", "note"],
+            [
+                [
+                    a["id"],
+                    safe_text(f"{a['target']} / {a['probe_set']}"),
+                    "outage" if a["family"] == "operational" else "drift",
+                    a["state"],
+                    safe_text(", ".join(a["metrics"])),
+                    (a["resolved_at"] or a["opened_at"])[:16],
+                    "silenced" if a["silenced"] else "",
+                ]
+                for a in alerts
+            ],
+        )
     if silence_json:
-        print_table("Silences", ["id", "target", "metric", "until", "reason"], [
-            [si["id"], safe_text(si["target"]), safe_text(si["metric"] or "all"),
-             (si["expires_at"] or "")[:16], safe_text(si["reason"], 60)]
-            for si in silence_json])  # fmt: skip
+        print_table(
+            "Silences",
+            ["id", "target", "metric", "until", "reason"],
+            [
+                [
+                    si["id"],
+                    safe_text(si["target"]),
+                    safe_text(si["metric"] or "all"),
+                    (si["expires_at"] or "")[:16],
+                    safe_text(si["reason"], 60),
+                ]
+                for si in silence_json
+            ],
+        )
     if outbox_json:
-        print_table("Undelivered messages", ["id", "kind", "target", "status", "tries", "error"], [
-            [n["id"], n["kind"], safe_text(n["target"]),
-             "FAILED" if n["status"] == "failed" else f"retry at {n['next_attempt_at'][11:19]}",
-             n["attempts"], safe_text(n["last_error"] or "", 80)]
-            for n in outbox_json])  # fmt: skip
+        print_table(
+            "Undelivered messages",
+            ["id", "kind", "target", "status", "tries", "error"],
+            [
+                [
+                    n["id"],
+                    n["kind"],
+                    safe_text(n["target"]),
+                    "FAILED"
+                    if n["status"] == "failed"
+                    else f"retry at {n['next_attempt_at'][11:19]}",
+                    n["attempts"],
+                    safe_text(n["last_error"] or "", 80),
+                ]
+                for n in outbox_json
+            ],
+        )
 
 
 @alerts_group.command("silence")
@@ -168,7 +248,7 @@ def list_command(app: AppContext, since: str, as_json: bool) -> None:
 @click.option(
     "--for", "duration", required=True, metavar="DURATION", help="How long, e.g. 30m, 2h, 1d."
 )
-@click.option("--reason", required=True, help="Why: shown in `alerts list`.")  # fmt: skip
+@click.option("--reason", required=True, help="Why: shown in `alerts list`.")
 @click.pass_obj
 def silence_command(
     app: AppContext, target: str, metric: str | None, duration: str, reason: str
@@ -193,9 +273,14 @@ def silence_command(
         raise UsageError("--reason must say why")
     now = utcnow()
     with session_scope(app.engine()) as s:
-        silence = Silence(target=target, metric=metric, reason=reason.strip()[:500],
-                          created_by=_who(), created_at=now,
-                          expires_at=now + timedelta(seconds=seconds))  # fmt: skip
+        silence = Silence(
+            target=target,
+            metric=metric,
+            reason=reason.strip()[:500],
+            created_by=_who(),
+            created_at=now,
+            expires_at=now + timedelta(seconds=seconds),
+        )
         s.add(silence)
         s.flush()
         silence_id, until = silence.id, silence.expires_at
@@ -222,8 +307,9 @@ def unsilence_command(app: AppContext, silence: str) -> None:
     from monitor.store.models import Silence, utcnow
 
     now = utcnow()
-    which = (col(Silence.id) == int(silence)) if silence.isdigit() else (
-        col(Silence.target) == silence)  # fmt: skip
+    which = (
+        (col(Silence.id) == int(silence)) if silence.isdigit() else (col(Silence.target) == silence)
+    )
     with session_scope(app.engine()) as s:
         ended = s.execute(
             update(Silence)
@@ -260,8 +346,9 @@ def deliver_command(app: AppContext) -> None:
     """Send queued alert messages that are due now (the daemon does this on its own)."""
     summary = deliver_queued(app, require_notifier(app, "deliver to"))
     assert summary is not None
-    click.echo(f"{summary['sent']} sent, {summary['retrying']} to retry, "
-               f"{summary['failed']} failed")  # fmt: skip
+    click.echo(
+        f"{summary['sent']} sent, {summary['retrying']} to retry, {summary['failed']} failed"
+    )
     for error in summary["errors"]:
         click.echo(f"driftmon: warning: {error}", err=True)
     if summary["failed"]:

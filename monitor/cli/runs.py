@@ -51,8 +51,13 @@ def run_command(
     with kept_for_the_command():
         from monitor.replay import runner_for, select_jobs
 
-        jobs = select_jobs(app.config, app.probe_sets, target=target, probe_set=probe_set,
-                           check_secrets=not dry_run)  # fmt: skip
+        jobs = select_jobs(
+            app.config,
+            app.probe_sets,
+            target=target,
+            probe_set=probe_set,
+            check_secrets=not dry_run,
+        )
         if not dry_run:
             runner = runner_for(app.config, app.engine())
     if dry_run:
@@ -69,14 +74,15 @@ def run_command(
 
     delivery = deliver_queued(app)  # what this run decided to say, now rather than later
     if as_json:
-        print_json({"runs": [_run_json(o, drift.get(o.id)) for o in outcomes],
-                    "alerts": delivery})  # fmt: skip
+        print_json({"runs": [_run_json(o, drift.get(o.id)) for o in outcomes], "alerts": delivery})
     else:
         for o in outcomes:
             _print_run(o, drift.get(o.id))
         if delivery is not None and (delivery["sent"] or delivery["errors"]):
-            click.echo(f"alerts: {delivery['sent']} sent, {delivery['retrying']} to retry, "
-                       f"{delivery['failed']} failed")  # fmt: skip
+            click.echo(
+                f"alerts: {delivery['sent']} sent, {delivery['retrying']} to retry, "
+                f"{delivery['failed']} failed"
+            )
     for error in (delivery or {}).get("errors") or []:
         click.echo(f"driftmon: warning: alert delivery: {error}", err=True)
     context = click.get_current_context()
@@ -137,22 +143,38 @@ def _dry_run(app: AppContext, jobs: list[Job], samples: int | None, as_json: boo
         if job.target.name not in previews:
             previews[job.target.name] = _params_preview(app, job)
         params_sent, warnings = previews[job.target.name]
-        rows.append({"target": job.target.name, "probe_set": job.probe_set.name,
-                     "calls": guess.calls, "estimated_tokens": guess.tokens,
-                     "estimate_basis": guess.basis, "used_today": {"calls": calls,
-                                                                   "tokens": tokens},
-                     "daily_calls": job.target.daily_calls,
-                     "daily_tokens": job.target.daily_tokens,
-                     "params_sent": params_sent, "warnings": warnings})  # fmt: skip
+        rows.append(
+            {
+                "target": job.target.name,
+                "probe_set": job.probe_set.name,
+                "calls": guess.calls,
+                "estimated_tokens": guess.tokens,
+                "estimate_basis": guess.basis,
+                "used_today": {"calls": calls, "tokens": tokens},
+                "daily_calls": job.target.daily_calls,
+                "daily_tokens": job.target.daily_tokens,
+                "params_sent": params_sent,
+                "warnings": warnings,
+            }
+        )
     if as_json:
         print_json({"dry_run": rows})
         return
-    print_table("Dry run: nothing is sent", ["target / set", "calls", "est. tokens",
-                                              "used today", "budget", "estimate from"], [
-        [f"{r['target']} / {r['probe_set']}", r["calls"], r["estimated_tokens"],
-         f"{r['used_today']['calls']} calls, {r['used_today']['tokens']} tokens",
-         f"{r['daily_calls'] or '–'} calls, {r['daily_tokens'] or '–'} tokens",
-         r["estimate_basis"]] for r in rows])  # fmt: skip
+    print_table(
+        "Dry run: nothing is sent",
+        ["target / set", "calls", "est. tokens", "used today", "budget", "estimate from"],
+        [
+            [
+                f"{r['target']} / {r['probe_set']}",
+                r["calls"],
+                r["estimated_tokens"],
+                f"{r['used_today']['calls']} calls, {r['used_today']['tokens']} tokens",
+                f"{r['daily_calls'] or '–'} calls, {r['daily_tokens'] or '–'} tokens",
+                r["estimate_basis"],
+            ]
+            for r in rows
+        ],
+    )
     for target, (params_sent, warnings) in previews.items():
         sent = ", ".join(f"{name} → {field or '(not sent)'}" for name, field in params_sent.items())
         click.echo(f"{target} params: {sent or 'none'}")
@@ -165,12 +187,17 @@ def _params_preview(app: AppContext, job: Job) -> tuple[dict[str, str | None], l
     from monitor.providers.preview import known_rejections, request_fields
 
     target = job.target
-    fields = request_fields(target.kind, target.params, base_url=target.base_url,
-                            token_limit_param=target.token_limit_param)  # fmt: skip
+    fields = request_fields(
+        target.kind,
+        target.params,
+        base_url=target.base_url,
+        token_limit_param=target.token_limit_param,
+    )
     settings = app.config.target(target.name)
     warnings = []
-    for rejection in known_rejections(target.kind, target.model, target.params,
-                                      token_limit_param=target.token_limit_param):  # fmt: skip
+    for rejection in known_rejections(
+        target.kind, target.model, target.params, token_limit_param=target.token_limit_param
+    ):
         if rejection.setting is not None:
             index = app.config.settings.targets.index(settings)
             origin: tuple[int | str, ...] | None = ("targets", index, rejection.setting)
@@ -180,8 +207,10 @@ def _params_preview(app: AppContext, job: Job) -> tuple[dict[str, str | None], l
         if rejection.fix is not None:
             advice = rejection.fix
         elif origin is not None and origin[0] == "defaults":
-            advice = (f"remove [defaults].params.{rejection.param} and set it only on the "
-                      "targets that take it")  # fmt: skip
+            advice = (
+                f"remove [defaults].params.{rejection.param} and set it only on the "
+                "targets that take it"
+            )
         else:
             advice = f"remove params.{rejection.param}"
         place = f" ({where.split(' ', 1)[0]})" if where else ""

@@ -13,8 +13,12 @@ from monitor.errors import StorageError
 
 @click.command("serve")
 @click.option("--migrate", is_flag=True, help="Apply pending database migrations at start.")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
-              default="info", show_default=True)  # fmt: skip
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+)
 @click.pass_obj
 def serve_command(app: AppContext, migrate: bool, log_level: str) -> None:
     """Run every target on its schedule, evaluate drift, deliver alerts; serve /healthz and

@@ -15,8 +15,18 @@ if TYPE_CHECKING:
 
 # Ping's output cap when the target's params set none: enough for "pong", little to pay for.
 PING_MAX_TOKENS = 32
-TABLE_COLUMNS = ("name", "kind", "model", "base url", "schedule", "samples", "sets", "api key",
-                 "headers", "query")  # fmt: skip
+TABLE_COLUMNS = (
+    "name",
+    "kind",
+    "model",
+    "base url",
+    "schedule",
+    "samples",
+    "sets",
+    "api key",
+    "headers",
+    "query",
+)
 
 
 @click.group("targets")

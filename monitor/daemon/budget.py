@@ -35,8 +35,9 @@ def plan_calls(target: ResolvedTarget, probe_set: ProbeSet, samples: int | None 
     return sum(samples or p.samples or target.samples for p in probe_set.enabled_probes())
 
 
-def estimate(engine: Engine, target: ResolvedTarget, probe_set: ProbeSet,
-             samples: int | None = None) -> Estimate:  # fmt: skip
+def estimate(
+    engine: Engine, target: ResolvedTarget, probe_set: ProbeSet, samples: int | None = None
+) -> Estimate:
     """Calls and tokens of one run: tokens from this target and set's recent results when
     there are some, else from the prompt lengths and `max_tokens`."""
     calls = plan_calls(target, probe_set, samples)
@@ -69,27 +70,42 @@ def spent_today(engine: Engine, target: str, now: datetime) -> tuple[int, int]:
     midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     with Session(engine) as s:
         calls, tokens = s.execute(
-            select(func.coalesce(func.sum(col(Result.attempts)), 0),
-                   func.coalesce(func.sum(func.coalesce(col(Result.input_tokens), 0)
-                                          + func.coalesce(col(Result.output_tokens), 0)), 0))
+            select(
+                func.coalesce(func.sum(col(Result.attempts)), 0),
+                func.coalesce(
+                    func.sum(
+                        func.coalesce(col(Result.input_tokens), 0)
+                        + func.coalesce(col(Result.output_tokens), 0)
+                    ),
+                    0,
+                ),
+            )
             .join(Target, col(Target.id) == col(Result.target_id))
-            .where(col(Target.name) == target, col(Result.created_at) >= midnight,
-                   col(Result.created_at) < midnight + timedelta(days=1))
-        ).one()  # fmt: skip
+            .where(
+                col(Target.name) == target,
+                col(Result.created_at) >= midnight,
+                col(Result.created_at) < midnight + timedelta(days=1),
+            )
+        ).one()
     return int(calls), int(tokens)
 
 
-def over_budget(engine: Engine, target: ResolvedTarget, probe_set: ProbeSet,
-                now: datetime) -> str | None:  # fmt: skip
+def over_budget(
+    engine: Engine, target: ResolvedTarget, probe_set: ProbeSet, now: datetime
+) -> str | None:
     """Why this run must be skipped, or None when it fits (or there is no budget)."""
     if target.daily_calls is None and target.daily_tokens is None:
         return None
     need = estimate(engine, target, probe_set)
     calls, tokens = spent_today(engine, target.name, now)
     if target.daily_calls is not None and calls + need.calls > target.daily_calls:
-        return (f"daily call budget: {calls} used today + {need.calls} for this run > "
-                f"{target.daily_calls}")  # fmt: skip
+        return (
+            f"daily call budget: {calls} used today + {need.calls} for this run > "
+            f"{target.daily_calls}"
+        )
     if target.daily_tokens is not None and tokens + need.tokens > target.daily_tokens:
-        return (f"daily token budget: {tokens} used today + ~{need.tokens} for this run > "
-                f"{target.daily_tokens}")  # fmt: skip
+        return (
+            f"daily token budget: {tokens} used today + ~{need.tokens} for this run > "
+            f"{target.daily_tokens}"
+        )
     return None

@@ -40,10 +40,12 @@ class HealthServer:
         host, _, port = listen.rpartition(":")
         self._metrics_app = make_wsgi_app(registry)
         self._check = check
-        self._server = make_server(host.strip("[]"), int(port), self._app, ThreadingWSGIServer,
-                                   handler_class=_QuietHandler)  # fmt: skip
-        self._thread = threading.Thread(target=self._server.serve_forever, name="health",
-                                        daemon=True)  # fmt: skip
+        self._server = make_server(
+            host.strip("[]"), int(port), self._app, ThreadingWSGIServer, handler_class=_QuietHandler
+        )
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="health", daemon=True
+        )
 
     @property
     def address(self) -> str:
@@ -71,9 +73,10 @@ class HealthServer:
             log.exception("health check failed")
             healthy, details = False, {"reasons": [f"health check failed: {type(exc).__name__}"]}
         body = json.dumps({"status": "ok" if healthy else "unhealthy", **details}).encode()
-        start_response("200 OK" if healthy else "503 Service Unavailable",
-                       [("Content-Type", "application/json"),
-                        ("Content-Length", str(len(body)))])  # fmt: skip
+        start_response(
+            "200 OK" if healthy else "503 Service Unavailable",
+            [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+        )
         return [body]
 
 

@@ -93,11 +93,16 @@ def prune(engine: Engine, now: datetime, retention_s: float) -> int:
         if keep:
             query = query.where(col(Result.run_id).not_in(keep))
         deleted = int(s.execute(query).rowcount)  # type: ignore[attr-defined]
-        old = select(col(Notification.id)).where(col(Notification.status) == "sent",
-                                                 col(Notification.created_at) < cutoff)  # fmt: skip
+        old = select(col(Notification.id)).where(
+            col(Notification.status) == "sent", col(Notification.created_at) < cutoff
+        )
         s.execute(delete(DeliveryAttempt).where(col(DeliveryAttempt.notification_id).in_(old)))
         s.execute(delete(Notification).where(col(Notification.id).in_(old)))
     if deleted:
-        log.info("pruned %d results older than %s", deleted, cutoff.isoformat(),
-                 extra={"event": "pruned", "results": deleted})  # fmt: skip
+        log.info(
+            "pruned %d results older than %s",
+            deleted,
+            cutoff.isoformat(),
+            extra={"event": "pruned", "results": deleted},
+        )
     return deleted

@@ -54,8 +54,12 @@ class Cadence:
     def scheduled_trigger(self) -> BaseTrigger:
         """The trigger APScheduler runs: the same fire times, with the jitter."""
         if isinstance(self.trigger, IntervalTrigger):
-            return IntervalTrigger(seconds=self.period.total_seconds(), start_date=EPOCH,
-                                   timezone=UTC, jitter=self.jitter or None)  # fmt: skip
+            return IntervalTrigger(
+                seconds=self.period.total_seconds(),
+                start_date=EPOCH,
+                timezone=UTC,
+                jitter=self.jitter or None,
+            )
         trigger = crontab_trigger(self.describe.removeprefix("cron "))
         trigger.jitter = self.jitter or None
         return trigger
@@ -103,8 +107,14 @@ def crontab_trigger(expr: str) -> CronTrigger:
     """A crontab expression (5 fields, UTC, weekdays from Sunday = 0) as an APScheduler 3
     trigger."""
     minute, hour, day, month, day_of_week = expr.split()
-    return CronTrigger(minute=minute, hour=hour, day=day, month=month,
-                       day_of_week=crontab_weekdays(day_of_week), timezone=UTC)  # fmt: skip
+    return CronTrigger(
+        minute=minute,
+        hour=hour,
+        day=day,
+        month=month,
+        day_of_week=crontab_weekdays(day_of_week),
+        timezone=UTC,
+    )
 
 
 def cadence(target: ResolvedTarget, *, key: str = "targets") -> Cadence:

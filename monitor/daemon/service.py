@@ -105,8 +105,14 @@ def _notifier(config: LoadedConfig) -> Notifier | None:
 
 
 class Daemon:
-    def __init__(self, config: LoadedConfig, engine: Engine, *, db_override: str | None = None,
-                 clock: Callable[[], datetime] = utcnow) -> None:  # fmt: skip
+    def __init__(
+        self,
+        config: LoadedConfig,
+        engine: Engine,
+        *,
+        db_override: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.engine, self.db_override, self.clock = engine, db_override, clock
         self.metrics = DaemonMetrics()
         self.started_at = clock()
@@ -133,11 +139,21 @@ class Daemon:
         for scheduled in schedule.values():
             if scheduled.job.target.api_key is not None:
                 scheduled.job.target.api_key.resolve()  # a missing secret fails now, not later
-        return (schedule, runner_for(config, self.engine),
-                AlertPolicy.from_settings(config.settings.alerts), _notifier(config))  # fmt: skip
+        return (
+            schedule,
+            runner_for(config, self.engine),
+            AlertPolicy.from_settings(config.settings.alerts),
+            _notifier(config),
+        )
 
-    def _apply(self, config: LoadedConfig, schedule: dict[str, ScheduledJob], runner: Runner,
-               policy: AlertPolicy, notifier: Notifier | None) -> None:  # fmt: skip
+    def _apply(
+        self,
+        config: LoadedConfig,
+        schedule: dict[str, ScheduledJob],
+        runner: Runner,
+        policy: AlertPolicy,
+        notifier: Notifier | None,
+    ) -> None:
         self.config, self.schedule, self.runner = config, schedule, runner
         self.policy, self.notifier = policy, notifier
         self.drain = parse_duration(config.settings.server.drain)
@@ -159,8 +175,9 @@ class Daemon:
             self._health = HealthServer(listen, self.metrics.registry, self.health)
         except OSError as exc:  # e.g. the port is taken by another daemon
             where = str(self.config.path) if self.config.path else None
-            raise ConfigError(f"cannot listen on {listen}: {exc.strerror or exc}", file=where,
-                              key="server.listen") from None  # fmt: skip
+            raise ConfigError(
+                f"cannot listen on {listen}: {exc.strerror or exc}", file=where, key="server.listen"
+            ) from None
         self._health.start()
         await asyncio.to_thread(self._register)
         scheduler = self._scheduler = AsyncIOScheduler(timezone=UTC)
@@ -169,9 +186,16 @@ class Daemon:
         self.metrics.scheduler_up.set(1)
         self._schedule_runs(catch_up=True)
         self._schedule_periodic()
-        log.info("driftmon serve started", extra={
-            "event": "started", "version": __version__, "listen": self._health.address,
-            "jobs": len(self.schedule), "drain_s": self.drain})  # fmt: skip
+        log.info(
+            "driftmon serve started",
+            extra={
+                "event": "started",
+                "version": __version__,
+                "listen": self._health.address,
+                "jobs": len(self.schedule),
+                "drain_s": self.drain,
+            },
+        )
         try:
             while not self._stop.is_set():
                 await self._stop_or_reload()
@@ -195,8 +219,11 @@ class Daemon:
             prepared = await asyncio.to_thread(self._prepare, config)
         except (DriftmonError, OSError) as exc:
             self.metrics.reloads.labels("refused").inc()
-            log.error("reload refused, keeping the running config: %s", exc,
-                      extra={"event": "reload_refused"})  # fmt: skip
+            log.error(
+                "reload refused, keeping the running config: %s",
+                exc,
+                extra={"event": "reload_refused"},
+            )
             return
         self._apply(config, *prepared)
         self._schedule_runs(catch_up=True)
@@ -205,8 +232,12 @@ class Daemon:
 
     async def _shutdown(self) -> None:
         self._stopping = True
-        log.info("stopping: %d run(s) in flight, drain %.0f s", len(self._inflight), self.drain,
-                 extra={"event": "stopping"})  # fmt: skip
+        log.info(
+            "stopping: %d run(s) in flight, drain %.0f s",
+            len(self._inflight),
+            self.drain,
+            extra={"event": "stopping"},
+        )
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)  # in-flight runs are shielded from this
         self.metrics.scheduler_up.set(0)
@@ -216,8 +247,11 @@ class Daemon:
                 task.cancel()  # the runner marks its run interrupted
             if pending:
                 await asyncio.wait(pending, timeout=10)
-                log.warning("%d run(s) did not finish within the drain time: interrupted",
-                            len(pending), extra={"event": "interrupted"})  # fmt: skip
+                log.warning(
+                    "%d run(s) did not finish within the drain time: interrupted",
+                    len(pending),
+                    extra={"event": "interrupted"},
+                )
         await self._deliver(budget=FINAL_DELIVERY)
         await asyncio.to_thread(self._evaluator.close)
         for client in [*self._clients.values(), *self._retired_clients]:
@@ -242,13 +276,17 @@ class Daemon:
             due = catch_up and start is not None and not self._slot_taken(scheduled, start)
             period = scheduled.cadence.period.total_seconds()
             scheduler.add_job(
-                self._fire, scheduled.cadence.scheduled_trigger(), args=[key], id=key,
-                coalesce=True, max_instances=1,
+                self._fire,
+                scheduled.cadence.scheduled_trigger(),
+                args=[key],
+                id=key,
+                coalesce=True,
+                max_instances=1,
                 # Late by less than a period (a busy loop, a suspended VM): still run it, as
                 # the slot it belongs to. Later than that, the next slot is due anyway.
                 misfire_grace_time=max(1, int(period)),
                 **({"next_run_time": datetime.now(UTC)} if due else {}),
-            )  # fmt: skip
+            )
 
     def _on_firing_dropped(self, event: JobEvent) -> None:
         """A slot APScheduler did not start: the previous run of the same target and set was
@@ -265,9 +303,13 @@ class Daemon:
             getattr(event, "scheduled_run_time", None)
         ]
         slots = [slot_key(target, probe_set, t) for t in times if t is not None]
-        log.warning("slot of %s skipped (%s): %s", event.job_id, reason, ", ".join(slots),
-                    extra={"event": "slot_skipped", "job": event.job_id, "reason": reason,
-                           "slots": slots})  # fmt: skip
+        log.warning(
+            "slot of %s skipped (%s): %s",
+            event.job_id,
+            reason,
+            ", ".join(slots),
+            extra={"event": "slot_skipped", "job": event.job_id, "reason": reason, "slots": slots},
+        )
 
     def _slot_taken(self, scheduled: ScheduledJob, start: datetime) -> bool:
         """Whether this slot has its run; a run whose process died does not count (the
@@ -293,9 +335,15 @@ class Daemon:
         if self.engine.dialect.name == "sqlite":
             jobs.append(("checkpoint", self._checkpoint, CHECKPOINT_EVERY))
         for name, fn, every in jobs:
-            scheduler.add_job(self._guarded(name, fn), "interval", seconds=every,
-                              id=PERIODIC + name, coalesce=True, max_instances=1,
-                              misfire_grace_time=int(every))  # fmt: skip
+            scheduler.add_job(
+                self._guarded(name, fn),
+                "interval",
+                seconds=every,
+                id=PERIODIC + name,
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=int(every),
+            )
 
     def _guarded(self, name: str, fn: Callable[[], Any]) -> Callable[[], Any]:
         async def job() -> None:
@@ -333,8 +381,9 @@ class Daemon:
             raise
         except Exception:
             self.metrics.job_errors.labels("run").inc()
-            log.exception("scheduled run of %s failed", key,
-                          extra={"event": "run_error", "job": key})  # fmt: skip
+            log.exception(
+                "scheduled run of %s failed", key, extra={"event": "run_error", "job": key}
+            )
 
     async def _run_slot_unguarded(self, key: str) -> None:
         scheduled = self.schedule.get(key)
@@ -355,8 +404,9 @@ class Daemon:
             return
         t0 = time.monotonic()
         try:
-            outcome = await self.runner.run(target, probe_set, client=self._clients[target.name],
-                                            trigger="schedule", slot=slot)  # fmt: skip
+            outcome = await self.runner.run(
+                target, probe_set, client=self._clients[target.name], trigger="schedule", slot=slot
+            )
         except IntegrityError:
             if not await asyncio.to_thread(self._slot_taken, scheduled, start):
                 raise
@@ -364,21 +414,40 @@ class Daemon:
             return
         record = None
         if outcome.status == "complete":
-            record = await asyncio.to_thread(evaluate_with_alerts, self.engine, outcome.id,
-                                             self.config.settings.drift, self.policy,
-                                             evaluator=self._evaluator)  # fmt: skip
+            record = await asyncio.to_thread(
+                evaluate_with_alerts,
+                self.engine,
+                outcome.id,
+                self.config.settings.drift,
+                self.policy,
+                evaluator=self._evaluator,
+            )
         await asyncio.to_thread(self._observe, outcome, record)
         fields = {
-            "event": "run", "run_id": outcome.id, "target": target.name,
-            "probe_set": probe_set.name, "slot": slot, "status": outcome.status,
-            "results": outcome.results, "passed": outcome.passed, "failed": outcome.failed,
-            "errors": outcome.errors, "error_classes": outcome.error_classes,
-            "model": outcome.model, "seconds": round(time.monotonic() - t0, 2),
+            "event": "run",
+            "run_id": outcome.id,
+            "target": target.name,
+            "probe_set": probe_set.name,
+            "slot": slot,
+            "status": outcome.status,
+            "results": outcome.results,
+            "passed": outcome.passed,
+            "failed": outcome.failed,
+            "errors": outcome.errors,
+            "error_classes": outcome.error_classes,
+            "model": outcome.model,
+            "seconds": round(time.monotonic() - t0, 2),
             "drift": None if record is None else record.status,
             "drifted": [] if record is None else [v.metric for v in record.drifted],
-        }  # fmt: skip
-        log.info("run %s %s/%s: %s", outcome.id, target.name, probe_set.name, outcome.status,
-                 extra=fields)  # fmt: skip
+        }
+        log.info(
+            "run %s %s/%s: %s",
+            outcome.id,
+            target.name,
+            probe_set.name,
+            outcome.status,
+            extra=fields,
+        )
         await self._deliver()
 
     def _observe(self, outcome: RunOutcome, record: Any) -> None:
@@ -405,20 +474,41 @@ class Daemon:
     def _skip_for_budget(self, scheduled: ScheduledJob, slot: str, reason: str) -> None:
         target, probe_set = scheduled.job.target, scheduled.job.probe_set
         self.metrics.skipped.labels(target.name, probe_set.name, "budget").inc()
-        log.warning("run of %s skipped: %s", scheduled.key, reason,
-                    extra={"event": "run_skipped", "job": scheduled.key})  # fmt: skip
-        target_id = ensure_target(self.engine, name=target.name, kind=target.kind,
-                                  model=target.model, base_url=target.base_url)  # fmt: skip
+        log.warning(
+            "run of %s skipped: %s",
+            scheduled.key,
+            reason,
+            extra={"event": "run_skipped", "job": scheduled.key},
+        )
+        target_id = ensure_target(
+            self.engine,
+            name=target.name,
+            kind=target.kind,
+            model=target.model,
+            base_url=target.base_url,
+        )
         now = self.clock()
         try:
             with session_scope(self.engine) as s:
-                s.add(Run(target_id=target_id, probe_set=probe_set.name, status="skipped",
-                          trigger="schedule", slot=slot, planned=0, owner=owner_id(),
-                          started_at=now, finished_at=now, heartbeat_at=now,
-                          note=reason[:1000]))  # fmt: skip
+                s.add(
+                    Run(
+                        target_id=target_id,
+                        probe_set=probe_set.name,
+                        status="skipped",
+                        trigger="schedule",
+                        slot=slot,
+                        planned=0,
+                        owner=owner_id(),
+                        started_at=now,
+                        finished_at=now,
+                        heartbeat_at=now,
+                        note=reason[:1000],
+                    )
+                )
                 if self.policy.notify:  # once per target and day, however many runs it skips
-                    msg = AlertMessage(kind="budget", target=target.name,
-                                       probe_set=probe_set.name, note=reason)  # fmt: skip
+                    msg = AlertMessage(
+                        kind="budget", target=target.name, probe_set=probe_set.name, note=reason
+                    )
                     queue(s, f"budget:{target.name}:{now:%Y-%m-%d}", msg, alert_id=None, now=now)
         except IntegrityError:
             pass  # another daemon recorded this slot first
@@ -428,10 +518,14 @@ class Daemon:
         if self.notifier is None:
             return
         notifier = self.notifier
-        report = await asyncio.to_thread(deliver_due, self.engine, notifier, owner=self.owner,
-                                         deadline=time.monotonic() + budget)  # fmt: skip
-        for outcome, n in (("sent", report.sent), ("transient", report.retrying),
-                           ("permanent", report.failed)):  # fmt: skip
+        report = await asyncio.to_thread(
+            deliver_due, self.engine, notifier, owner=self.owner, deadline=time.monotonic() + budget
+        )
+        for outcome, n in (
+            ("sent", report.sent),
+            ("transient", report.retrying),
+            ("permanent", report.failed),
+        ):
             if n:
                 self.metrics.deliveries.labels(outcome).inc(n)
         with Session(self.engine) as s:
@@ -445,12 +539,17 @@ class Daemon:
     def _beat(self) -> None:
         now = self.clock()
         with session_scope(self.engine) as s:
-            s.execute(update(DaemonInstance).where(col(DaemonInstance.owner) == self.owner)
-                      .values(heartbeat_at=now, jobs=len(self.schedule)))  # fmt: skip
+            s.execute(
+                update(DaemonInstance)
+                .where(col(DaemonInstance.owner) == self.owner)
+                .values(heartbeat_at=now, jobs=len(self.schedule))
+            )
             # Runs in flight stay visibly alive to other hosts (see runner.STALE_OWNER).
-            s.execute(update(Run).where(col(Run.owner) == owner_id(),
-                                        col(Run.status) == "running")
-                      .values(heartbeat_at=now))  # fmt: skip
+            s.execute(
+                update(Run)
+                .where(col(Run.owner) == owner_id(), col(Run.status) == "running")
+                .values(heartbeat_at=now)
+            )
 
     async def _prune(self) -> None:
         retention = self.config.settings.storage.retention
@@ -469,14 +568,26 @@ class Daemon:
         now = self.clock()
         with session_scope(self.engine) as s:
             listen = self._health.address if self._health is not None else None
-            s.add(DaemonInstance(owner=self.owner, host=socket.gethostname(), pid=os.getpid(),
-                                 version=__version__, listen=listen, started_at=now,
-                                 heartbeat_at=now, jobs=len(self.schedule)))  # fmt: skip
+            s.add(
+                DaemonInstance(
+                    owner=self.owner,
+                    host=socket.gethostname(),
+                    pid=os.getpid(),
+                    version=__version__,
+                    listen=listen,
+                    started_at=now,
+                    heartbeat_at=now,
+                    jobs=len(self.schedule),
+                )
+            )
 
     def _unregister(self) -> None:
         with session_scope(self.engine) as s:
-            s.execute(update(DaemonInstance).where(col(DaemonInstance.owner) == self.owner)
-                      .values(stopped_at=self.clock()))  # fmt: skip
+            s.execute(
+                update(DaemonInstance)
+                .where(col(DaemonInstance.owner) == self.owner)
+                .values(stopped_at=self.clock())
+            )
 
     # --- health ---------------------------------------------------------------------------
     def health(self) -> tuple[bool, dict[str, Any]]:

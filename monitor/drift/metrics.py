@@ -76,9 +76,18 @@ def canonical(v: Any) -> str:
 
 
 _COLUMNS = attrgetter(
-    "verdict", "format_kind", "parsed", "refusal", "finish_reason", "output_chars",
-    "output_tokens", "latency_ms", "checks", "tracked", "output",
-)  # fmt: skip
+    "verdict",
+    "format_kind",
+    "parsed",
+    "refusal",
+    "finish_reason",
+    "output_chars",
+    "output_tokens",
+    "latency_ms",
+    "checks",
+    "tracked",
+    "output",
+)
 # Read apart from _COLUMNS: most probe sets have no tool_call probe, and then one C-level pass
 # over tool_called is all these metrics cost.
 _TOOL_CALLED = attrgetter("tool_called")

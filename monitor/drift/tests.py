@@ -74,8 +74,12 @@ def hypergeom_sum(
     accurate to ~1e-14 absolute: callers recompute small tails exactly.
     """
     base = int(total.max()) + 1
-    _, first, inverse, count = np.unique((total * base + good) * base + drawn, return_index=True,
-                                         return_inverse=True, return_counts=True)  # fmt: skip
+    _, first, inverse, count = np.unique(
+        (total * base + good) * base + drawn,
+        return_index=True,
+        return_inverse=True,
+        return_counts=True,
+    )
     lo = np.maximum(0, drawn - (total - good))
     width = np.minimum(good, drawn) - lo + 1
     t, g, d = total[first, None], good[first, None], drawn[first, None]
@@ -121,9 +125,15 @@ def binary_test(n_b: Ints, k_b: Ints, n_c: Ints, k_c: Ints) -> TestResult:
     # TestResult fields in order: test, p, effect, effect name, values, counts, strata.
     return TestResult(
         "exact McNemar" if mcnemar else "stratified exact conditional",
-        binary_p_value(n_b, k_b, n_c, k_c), rate_c - rate_b, "rate difference", rate_b, rate_c,
-        int(n_b.sum()), int(n_c.sum()), len(n_b),
-    )  # fmt: skip
+        binary_p_value(n_b, k_b, n_c, k_c),
+        rate_c - rate_b,
+        "rate difference",
+        rate_b,
+        rate_c,
+        int(n_b.sum()),
+        int(n_c.sum()),
+        len(n_b),
+    )
 
 
 def _small_counts(table: Ints, n_c: Ints, expected: Floats) -> bool:
@@ -223,9 +233,16 @@ def categorical_test(
     values_c = dict(zip(categories, dist_c.tolist(), strict=True))
     effect = float(jensenshannon(dist_b, dist_c, base=2))
     return TestResult(
-        method, p, effect, "Jensen-Shannon distance", values_b, values_c,
-        int(base.sum()), int(cur.sum()), len(base),
-    )  # fmt: skip
+        method,
+        p,
+        effect,
+        "Jensen-Shannon distance",
+        values_b,
+        values_c,
+        int(base.sum()),
+        int(cur.sum()),
+        len(base),
+    )
 
 
 def van_elteren_p_value(values: Floats, stratum: Ints, current: NDArray[np.bool_]) -> float:
@@ -311,8 +328,14 @@ def numeric_test(
     distance = wasserstein_distance(values[base], values[cur], w_b, w_c)
     scale = numeric_scale(values[base], stratum[base])
     return TestResult(
-        "van Elteren (stratified Wilcoxon)", van_elteren_p_value(values, stratum, current),
-        float(distance) / scale, "normalised Wasserstein", _median(values[base], w_b),
-        _median(values[cur], w_c), int(n_b.sum()), int(n_c.sum()), strata,
+        "van Elteren (stratified Wilcoxon)",
+        van_elteren_p_value(values, stratum, current),
+        float(distance) / scale,
+        "normalised Wasserstein",
+        _median(values[base], w_b),
+        _median(values[cur], w_c),
+        int(n_b.sum()),
+        int(n_c.sum()),
+        strata,
         typical_shift(values, stratum, current) if counts else None,
-    )  # fmt: skip
+    )

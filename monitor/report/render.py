@@ -42,8 +42,12 @@ _STATE_ORDER = {
     State.NOT_SIGNIFICANT: 3,
     State.INSUFFICIENT_DATA: 4,
 }
-_SHORT_LABELS = {"identity": "model changed", "opened": "opened", "firing": "firing",
-                 "resolved": "resolved"}  # fmt: skip
+_SHORT_LABELS = {
+    "identity": "model changed",
+    "opened": "opened",
+    "firing": "firing",
+    "resolved": "resolved",
+}
 
 
 @dataclass(frozen=True)

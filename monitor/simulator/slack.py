@@ -38,10 +38,20 @@ from starlette.routing import Route
 
 TOTAL_BLOCK_TEXT = 13_000
 # The HTTP status an incoming webhook answers each error with (Slack changelog 2016-05-17).
-WEBHOOK_STATUS = {"invalid_payload": 400, "invalid_blocks": 400, "invalid_blocks_format": 400,
-                  "msg_blocks_too_long": 400, "user_not_found": 400, "action_prohibited": 403,
-                  "invalid_token": 403, "channel_not_found": 404, "no_service": 404,
-                  "channel_is_archived": 410, "rate_limited": 429, "ratelimited": 429}  # fmt: skip
+WEBHOOK_STATUS = {
+    "invalid_payload": 400,
+    "invalid_blocks": 400,
+    "invalid_blocks_format": 400,
+    "msg_blocks_too_long": 400,
+    "user_not_found": 400,
+    "action_prohibited": 403,
+    "invalid_token": 403,
+    "channel_not_found": 404,
+    "no_service": 404,
+    "channel_is_archived": 410,
+    "rate_limited": 429,
+    "ratelimited": 429,
+}
 
 
 def _len16(text: str) -> int:
@@ -77,16 +87,18 @@ def slack_problems(text: Any, blocks: Any) -> list[tuple[str, str]]:
             found, size = _text_of(block.get("text"), 150, f"blocks[{i}].text", ["plain_text"])
             total += size
         elif kind == "section":
-            found, size = _text_of(block.get("text"), 3000, f"blocks[{i}].text",
-                                   ["mrkdwn", "plain_text"])  # fmt: skip
+            found, size = _text_of(
+                block.get("text"), 3000, f"blocks[{i}].text", ["mrkdwn", "plain_text"]
+            )
             total += size
         elif kind == "context":
             elements = block.get("elements")
             if not isinstance(elements, list) or not 0 < len(elements) <= 10:
                 found = [f"blocks[{i}].elements: 1..10 elements"]
             for j, element in enumerate(elements if isinstance(elements, list) else []):
-                more, size = _text_of(element, 3000, f"blocks[{i}].elements[{j}]",
-                                      ["mrkdwn", "plain_text"])  # fmt: skip
+                more, size = _text_of(
+                    element, 3000, f"blocks[{i}].elements[{j}]", ["mrkdwn", "plain_text"]
+                )
                 found, total = found + more, total + size
         elif kind != "divider":
             found = [f"blocks[{i}]: unsupported block type {kind!r}"]
@@ -124,9 +136,14 @@ class _State:
 class FakeSlack:
     """The fake on a real loopback socket, served from a background thread."""
 
-    def __init__(self, *, token: str | None = None, channels: set[str] | None = None,
-                 webhook_path: str = "/services/T0FAKE/B0FAKE/not-a-real-secret",
-                 validate: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        channels: set[str] | None = None,
+        webhook_path: str = "/services/T0FAKE/B0FAKE/not-a-real-secret",
+        validate: bool = False,
+    ) -> None:
         self.token, self.webhook_path, self.channels = token, webhook_path, channels
         self.validate = validate
         self._state, self._lock, self._closing = _State(), threading.Lock(), threading.Event()
@@ -137,10 +154,12 @@ class FakeSlack:
         # Called (in the server thread) with each request before it is answered: a test can
         # act at the exact moment between Slack accepting a message and the client knowing.
         self.on_request: Callable[[Recorded], None] | None = None
-        self.app = Starlette(routes=[
-            Route("/api/{method}", self._api, methods=["GET", "POST"]),
-            Route("/{path:path}", self._webhook, methods=["POST"]),
-        ])  # fmt: skip
+        self.app = Starlette(
+            routes=[
+                Route("/api/{method}", self._api, methods=["GET", "POST"]),
+                Route("/{path:path}", self._webhook, methods=["POST"]),
+            ]
+        )
 
     # --- control -----------------------------------------------------------------------------
     @property
@@ -151,9 +170,16 @@ class FakeSlack:
     def webhook_url(self) -> str:
         return self.url + self.webhook_path
 
-    def fail_next(self, error: str | None = None, *, status: int | None = None, times: int = 1,
-                  retry_after: float | None = None, delay: float = 0.0,
-                  body: str | None = None) -> None:  # fmt: skip
+    def fail_next(
+        self,
+        error: str | None = None,
+        *,
+        status: int | None = None,
+        times: int = 1,
+        retry_after: float | None = None,
+        delay: float = 0.0,
+        body: str | None = None,
+    ) -> None:
         """The next `times` requests fail with `error` (`{"ok": false}`, or a webhook's text),
         HTTP `status` (Web API default 200, webhook's by error), a Retry-After header, a raw
         `body` (an HTML page), after `delay` s. Only `delay`: they hang, then succeed."""
@@ -181,8 +207,11 @@ class FakeSlack:
     async def _record(self, request: Request, method: str) -> tuple[Recorded, _Planned | None]:
         raw = (await request.body()).decode("utf-8", "surrogatepass")
         kind = request.headers.get("content-type", "")
-        body = dict(parse_qsl(raw)) if "x-www-form-urlencoded" in kind else (
-            json.loads(raw) if raw.strip() else {})  # fmt: skip
+        body = (
+            dict(parse_qsl(raw))
+            if "x-www-form-urlencoded" in kind
+            else (json.loads(raw) if raw.strip() else {})
+        )
         headers = {k.lower(): v for k, v in request.headers.items()}
         recorded = Recorded(method, request.url.path, headers, body)
         with self._lock:
@@ -225,9 +254,17 @@ class FakeSlack:
         if self.token is not None and given != self.token:
             return JSONResponse({"ok": False, "error": "invalid_auth"})
         if method == "auth.test":
-            return JSONResponse({"ok": True, "url": "https://fake.slack.test/", "team": "Fake",
-                                 "user": "driftmon", "team_id": "T0FAKE", "user_id": "U0BOT",
-                                 "bot_id": "B0BOT"})  # fmt: skip
+            return JSONResponse(
+                {
+                    "ok": True,
+                    "url": "https://fake.slack.test/",
+                    "team": "Fake",
+                    "user": "driftmon",
+                    "team_id": "T0FAKE",
+                    "user_id": "U0BOT",
+                    "bot_id": "B0BOT",
+                }
+            )
         if method not in ("chat.postMessage", "chat.update"):
             return JSONResponse({"ok": False, "error": "unknown_method"}, 404)
         channel = body.get("channel")
@@ -247,11 +284,17 @@ class FakeSlack:
             if target is None:
                 return JSONResponse({"ok": False, "error": "message_not_found"})
             target.update(text=body.get("text"), blocks=body.get("blocks"), edited=True)
-            return JSONResponse({"ok": True, "channel": channel, "ts": target["ts"],
-                                 "text": body.get("text")})  # fmt: skip
+            return JSONResponse(
+                {"ok": True, "channel": channel, "ts": target["ts"], "text": body.get("text")}
+            )
         ts = self._next_ts()
-        message = {"type": "message", "ts": ts, "text": body.get("text"),
-                   "blocks": body.get("blocks"), "thread_ts": body.get("thread_ts")}  # fmt: skip
+        message = {
+            "type": "message",
+            "ts": ts,
+            "text": body.get("text"),
+            "blocks": body.get("blocks"),
+            "thread_ts": body.get("thread_ts"),
+        }
         with self._lock:
             stored.append(message)
         return JSONResponse({"ok": True, "channel": channel, "ts": ts, "message": message})
@@ -278,11 +321,18 @@ class FakeSlack:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         sock.listen(128)  # bound before uvicorn starts: the port is known and connections queue
-        config = uvicorn.Config(self.app, lifespan="off", access_log=False, log_level="warning",
-                                log_config=None, timeout_graceful_shutdown=1)  # fmt: skip
+        config = uvicorn.Config(
+            self.app,
+            lifespan="off",
+            access_log=False,
+            log_level="warning",
+            log_config=None,
+            timeout_graceful_shutdown=1,
+        )
         self._server, self._sock = uvicorn.Server(config), sock
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name="fake-slack", daemon=True)  # fmt: skip
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="fake-slack", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:

@@ -201,10 +201,21 @@ def test_killed_between_slacks_answer_and_the_commit_delivers_at_most_one_duplic
 
     slack.on_request = hold_the_database
     worker = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "--config", str(project.root / "driftmon.toml"),
-         "--db", project.db_url, "alerts", "deliver"],
-        env={**os.environ, **project.env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "monitor",
+            "--config",
+            str(project.root / "driftmon.toml"),
+            "--db",
+            project.db_url,
+            "alerts",
+            "deliver",
+        ],
+        env={**os.environ, **project.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         assert answered.wait(60), "the worker never reached Slack"
         time.sleep(1.0)  # the 200 is on its way; the worker now waits for the lock
@@ -223,8 +234,11 @@ def test_killed_between_slacks_answer_and_the_commit_delivers_at_most_one_duplic
     assert (status, attempts) == ("pending", 1)  # Slack has it; the outbox knows of the 429
 
     # After the dead worker's lease expires, the next delivery sends it again, once.
-    settings = SlackSettings(token=SecretRef(file=str(project.root / "slack-token")),
-                             channel=CHANNEL, base_url=slack.api_url)  # fmt: skip
+    settings = SlackSettings(
+        token=SecretRef(file=str(project.root / "slack-token")),
+        channel=CHANNEL,
+        base_url=slack.api_url,
+    )
     engine = make_engine(project.db_url)
     later = utcnow() + timedelta(minutes=3)
     report = deliver_due(engine, SlackNotifier.from_settings(settings), clock=lambda: later)

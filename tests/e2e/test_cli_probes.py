@@ -709,13 +709,15 @@ def test_add_refusals_leave_the_file_byte_identical(tmp_path: Path) -> None:
         [
             partial(cli, tmp_path, *base, "--id", "grass", "--prompt", "Again?"),
             partial(
-                cli, *(tmp_path, *base, "--id", "x", "--prompt", "p"),
-                "--expect", '{"equals": "Yes", "regex": "Y"}',
+                cli,
+                *(tmp_path, *base, "--id", "x", "--prompt", "p"),
+                "--expect",
+                '{"equals": "Yes", "regex": "Y"}',
             ),
             partial(cli, tmp_path, *base, "--id", "x", "--prompt", "p", "--expect", "{not json"),
             partial(cli, tmp_path, "probes", "add", "--set", "qa", "--from", str(bad)),
         ]
-    )  # fmt: skip
+    )
     stderr = usage_error(duplicate)
     assert "duplicate" in stderr and "'grass'" in stderr, stderr
     assert "qa.yaml" in stderr

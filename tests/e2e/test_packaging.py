@@ -28,9 +28,18 @@ from tests.conftest import REPO
 
 # Not part of a build: VCS data, virtual environments, build output and caches.
 COPY_IGNORE = shutil.ignore_patterns(
-    ".git", ".venv", "venv", "build", "dist", "*.egg-info", "__pycache__", "*.pyc",
-    ".mypy_cache", ".pytest_cache", ".ruff_cache",
-)  # fmt: skip
+    ".git",
+    ".venv",
+    "venv",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+    "*.pyc",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+)
 
 
 def run(
@@ -97,10 +106,20 @@ def test_wheel_works_outside_the_checkout(tmp_path: Path) -> None:
     venv.EnvBuilder(with_pip=False).create(env_dir)
     python, script = env_dir / "bin" / "python", env_dir / "bin" / "driftmon"
     run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
-         "--no-deps", "--no-index", str(wheel)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            str(wheel),
+        ],
         cwd=tmp_path,
-    )  # fmt: skip
+    )
     assert script.is_file()
 
     paths = sysconfig.get_paths()
@@ -117,11 +136,15 @@ def test_wheel_works_outside_the_checkout(tmp_path: Path) -> None:
     assert not outside.resolve().is_relative_to(REPO.resolve())
 
     where = run(
-        [str(python), "-c", "import monitor, monitor.migrations, monitor.starter\n"
-         "print(monitor.__file__); print(monitor.migrations.__file__)"],
+        [
+            str(python),
+            "-c",
+            "import monitor, monitor.migrations, monitor.starter\n"
+            "print(monitor.__file__); print(monitor.migrations.__file__)",
+        ],
         cwd=outside,
         env=env,
-    ).stdout.splitlines()  # fmt: skip
+    ).stdout.splitlines()
     site = (env_dir / "lib").resolve()
     for module_file in where:
         assert Path(module_file).resolve().is_relative_to(site), where

@@ -158,9 +158,14 @@ def test_azure_target_sends_key_header_and_api_version_and_the_key_goes_nowhere_
         server.reply(401, openai_error(f"Incorrect API key provided: {AZURE_SECRET}."))
         outputs.append(cli(config, "run", "--json", "--samples", "1", env=env))
         outputs.append(cli(config, "run", env=env))  # a second run, answered normally
-        for args in (("targets", "list"), ("targets", "list", "--json"),
-                     ("config", "check"), ("config", "check", "--json"),
-                     ("status", "--json"), ("run", "--dry-run", "--json")):  # fmt: skip
+        for args in (
+            ("targets", "list"),
+            ("targets", "list", "--json"),
+            ("config", "check"),
+            ("config", "check", "--json"),
+            ("status", "--json"),
+            ("run", "--dry-run", "--json"),
+        ):
             outputs.append(cli(config, *args, env=env))
             assert outputs[-1].returncode == 0, (args, outputs[-1].stderr)
         for done in outputs:

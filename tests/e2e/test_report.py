@@ -139,13 +139,21 @@ def browse(browser: str, page: Path) -> tuple[str, list[str]]:
     """The DOM after load, and the console messages the page caused (CSP violations are
     console messages too)."""
     done = subprocess.run(
-        [browser, "--headless=new", "--disable-gpu", "--no-sandbox", "--enable-logging=stderr",
-         "--v=0", f"--user-data-dir={page.parent / 'chromium-profile'}", "--dump-dom",
-         page.as_uri()],
+        [
+            browser,
+            "--headless=new",
+            "--disable-gpu",
+            "--no-sandbox",
+            "--enable-logging=stderr",
+            "--v=0",
+            f"--user-data-dir={page.parent / 'chromium-profile'}",
+            "--dump-dom",
+            page.as_uri(),
+        ],
         capture_output=True,
         text=True,
         timeout=120,
-    )  # fmt: skip
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     problems = [
         line

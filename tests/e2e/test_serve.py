@@ -41,14 +41,18 @@ def scenario(latency: int = 5, faults: str = "") -> str:
 
 
 def settings(every: str = "2s", drain: str = "5s", extra: str = "") -> str:
-    return (f'every = "{every}"\ntimeout = "10s"\nretries = 0\n{extra}\n'
-            f'[server]\nlisten = "127.0.0.1:0"\ndrain = "{drain}"\n')  # fmt: skip
+    return (
+        f'every = "{every}"\ntimeout = "10s"\nretries = 0\n{extra}\n'
+        f'[server]\nlisten = "127.0.0.1:0"\ndrain = "{drain}"\n'
+    )
 
 
 def alerting(make_project: Any, slack: FakeSlack, extra: str, answers: str) -> Project:
     """A project whose alerts go to the fake Slack; `extra` goes into [defaults] and after."""
-    config = settings(extra=f"{extra}\n[alerts.slack]\ntoken = {{ file = \"token\" }}\n"
-                      f'channel = "{CHANNEL}"\nbase_url = "{slack.api_url}"')  # fmt: skip
+    config = settings(
+        extra=f'{extra}\n[alerts.slack]\ntoken = {{ file = "token" }}\n'
+        f'channel = "{CHANNEL}"\nbase_url = "{slack.api_url}"'
+    )
     project: Project = make_project(PROBES, answers, extra_config=config)
     (project.root / "token").write_text(TOKEN)
     return project
@@ -78,10 +82,20 @@ class Serve:
         self.log_path = project.root / f"{name}.log"
         self.log = self.log_path.open("w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "--config", str(project.root / "driftmon.toml"),
-             "--db", self.db_url, "serve"],
-            env={**os.environ, **project.env}, stdout=subprocess.DEVNULL, stderr=self.log,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "monitor",
+                "--config",
+                str(project.root / "driftmon.toml"),
+                "--db",
+                self.db_url,
+                "serve",
+            ],
+            env={**os.environ, **project.env},
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
+        )
 
     def events(self) -> list[dict[str, Any]]:
         out = []
@@ -134,8 +148,12 @@ def serve() -> Iterator[Callable[..., Serve]]:
 
 
 def runs(db_url: str, status: str | None = None) -> list[tuple[Any, ...]]:
-    return table(db_url, "SELECT id, status, slot, owner FROM run"
-                 + (f" WHERE status = '{status}'" if status else "") + " ORDER BY id")  # fmt: skip
+    return table(
+        db_url,
+        "SELECT id, status, slot, owner FROM run"
+        + (f" WHERE status = '{status}'" if status else "")
+        + " ORDER BY id",
+    )
 
 
 def results(db_url: str) -> int:
@@ -206,8 +224,8 @@ def test_sigterm_mid_run_exits_within_the_drain_time(
 ) -> None:
     # Each request takes 1 s, one at a time: the run needs 6 s; the drain allows 1 s.
     project: Project = make_project(
-        PROBES, scenario(latency=1000),
-        extra_config=settings(every="1h", drain="1s"))  # fmt: skip
+        PROBES, scenario(latency=1000), extra_config=settings(every="1h", drain="1s")
+    )
     one_at_a_time(project)
     daemon = serve(project)
     wait_for("a result", lambda: results(project.db_url) >= 1)
@@ -226,8 +244,8 @@ def test_kill_9_mid_run_then_restart_resumes_without_duplicates(
     make_project: Any, serve: Callable[..., Serve]
 ) -> None:
     project: Project = make_project(
-        PROBES, scenario(latency=700),
-        extra_config=settings(every="1h"))  # fmt: skip
+        PROBES, scenario(latency=700), extra_config=settings(every="1h")
+    )
     one_at_a_time(project)
     first = serve(project, name="first")
     wait_for("two results", lambda: results(project.db_url) >= 2)
@@ -255,8 +273,9 @@ def test_an_outage_alerts_once_never_as_drift_and_the_schedule_goes_on(
         down = "    faults:\n      - { kind: server_error, rate: 1.0, status: 503 }\n"
         project = alerting(make_project, slack, "[drift]\nbaseline_runs = 2", scenario(faults=down))
         daemon = serve(project)
-        done = wait_for("four runs", lambda: (r := runs(project.db_url, "complete"))
-                        and len(r) >= 4 and r)  # fmt: skip
+        done = wait_for(
+            "four runs", lambda: (r := runs(project.db_url, "complete")) and len(r) >= 4 and r
+        )
         assert len(done) >= 4
         errors = rows(project.db_url, "SELECT DISTINCT verdict, error_class FROM result")
         assert errors == [("error", "server")]
@@ -329,8 +348,9 @@ def test_two_replicas_on_postgresql_run_each_slot_once_and_survive_a_death(
     a.proc.send_signal(signal.SIGKILL)
     a.proc.wait(10)
     killed_at = len(done)
-    wait_for("runs after the death", lambda: len(runs(pg_url, "complete")) >= killed_at + 4,
-             timeout=40)  # fmt: skip
+    wait_for(
+        "runs after the death", lambda: len(runs(pg_url, "complete")) >= killed_at + 4, timeout=40
+    )
     after = [r for r in runs(pg_url) if r[0] > done[-1][0] and r[1] == "complete"]
     assert all(str(b.proc.pid) in r[3] for r in after[1:])
     later = [slot_seconds(r[2]) for r in after]

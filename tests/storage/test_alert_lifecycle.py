@@ -49,8 +49,9 @@ class Scene:
 
     def __init__(self, world: World, slack: FakeSlack, policy: AlertPolicy = POLICY) -> None:
         self.world, self.slack, self.policy, self.clock = world, slack, policy, Clock()
-        settings = SlackSettings(token=SecretRef(env="DRIFTMON_TEST_SLACK"), channel=CHANNEL,
-                                 base_url=slack.api_url)  # fmt: skip
+        settings = SlackSettings(
+            token=SecretRef(env="DRIFTMON_TEST_SLACK"), channel=CHANNEL, base_url=slack.api_url
+        )
         self.notifier = SlackNotifier.from_settings(settings)
         self.identity = world.identity("gpt-4o-2024-05-13", "fp_a")
 
@@ -156,8 +157,14 @@ def test_a_pending_alert_that_clears_says_nothing(scene: Scene) -> None:
 
 def test_silence_is_honoured_then_expires(scene: Scene) -> None:
     with session_scope(scene.world.engine) as s:
-        s.add(Silence(target="sim", reason="known regression", created_at=scene.clock(),
-                      expires_at=scene.clock() + timedelta(hours=5, minutes=30)))  # fmt: skip
+        s.add(
+            Silence(
+                target="sim",
+                reason="known regression",
+                created_at=scene.clock(),
+                expires_at=scene.clock() + timedelta(hours=5, minutes=30),
+            )
+        )
     scene.baseline()
     scene.run(fail_rate=0.6)
     scene.run(fail_rate=0.6)  # firing at +5h, silenced
@@ -170,8 +177,15 @@ def test_silence_is_honoured_then_expires(scene: Scene) -> None:
 
 def test_a_silence_on_another_metric_does_not_hide_the_alert(scene: Scene) -> None:
     with session_scope(scene.world.engine) as s:
-        s.add(Silence(target="sim", metric="latency", reason="slow week", created_at=T0,
-                      expires_at=T0 + timedelta(days=1)))  # fmt: skip
+        s.add(
+            Silence(
+                target="sim",
+                metric="latency",
+                reason="slow week",
+                created_at=T0,
+                expires_at=T0 + timedelta(days=1),
+            )
+        )
     scene.baseline()
     scene.run(fail_rate=0.6)
     scene.run(fail_rate=0.6)
@@ -304,8 +318,12 @@ def test_a_reply_waits_for_the_message_it_belongs_under(scene: Scene) -> None:
 
 def test_identity_notice_is_optional_and_sent_once(engine: Engine, monkeypatch: Any) -> None:
     monkeypatch.setenv("DRIFTMON_TEST_SLACK", TOKEN)
-    policy = AlertPolicy(repeat_interval=timedelta(hours=12), outage_error_rate=0.5,
-                         identity_notice=True, notify=True)  # fmt: skip
+    policy = AlertPolicy(
+        repeat_interval=timedelta(hours=12),
+        outage_error_rate=0.5,
+        identity_notice=True,
+        notify=True,
+    )
     with FakeSlack(token=TOKEN, channels={CHANNEL}, validate=True) as slack:
         scene = Scene(World(engine), slack, policy)
         scene.baseline()

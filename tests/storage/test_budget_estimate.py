@@ -16,9 +16,20 @@ PROBES = 'set: s\nprobes:\n  - { id: p, prompt: "Say hi", samples: 2 }\n'
 
 def target(params: dict[str, object]) -> ResolvedTarget:
     return ResolvedTarget(
-        name="t", kind="openai", model="m", base_url=None, api_key=None, probe_sets=None,
-        params=params, samples=1, every=None, cron=None, timeout=10, concurrency=1, retries=0,
-    )  # fmt: skip
+        name="t",
+        kind="openai",
+        model="m",
+        base_url=None,
+        api_key=None,
+        probe_sets=None,
+        params=params,
+        samples=1,
+        every=None,
+        cron=None,
+        timeout=10,
+        concurrency=1,
+        retries=0,
+    )
 
 
 @pytest.mark.parametrize(

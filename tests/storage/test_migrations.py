@@ -135,16 +135,27 @@ def test_upgrade_from_0004_keeps_stored_results(db_url: str) -> None:
         key = {"run_id": run_id, "target_id": target_id, "probe_version_id": version_id}
         conn.execute(
             sa_insert(result).values(
-                **key, sample_index=0, created_at=now, verdict="pass", attempts=1,
-                refusal=False, input_tokens=12, output_tokens=7, output="{}",
+                **key,
+                sample_index=0,
+                created_at=now,
+                verdict="pass",
+                attempts=1,
+                refusal=False,
+                input_tokens=12,
+                output_tokens=7,
+                output="{}",
             )
-        )  # fmt: skip
+        )
         conn.execute(
             sa_insert(result).values(
-                **key, sample_index=1, created_at=now, verdict="error", attempts=4,
+                **key,
+                sample_index=1,
+                created_at=now,
+                verdict="error",
+                attempts=4,
                 error_class="timeout",
             )
-        )  # fmt: skip
+        )
 
     upgrade(engine)
 
@@ -165,12 +176,22 @@ def test_upgrade_from_0004_keeps_stored_results(db_url: str) -> None:
         engine,
         run_id,
         [
-            {"run_id": run_id, "target_id": target_id, "probe_version_id": version_id,
-             "sample_index": 2, "created_at": now, "verdict": "pass", "reasoning_tokens": 64,
-             "cached_tokens": 1024, "output_mode": "tools", "tool_called": True,
-             "tool_name": "t" * 64, "tool_args_valid": False},
+            {
+                "run_id": run_id,
+                "target_id": target_id,
+                "probe_version_id": version_id,
+                "sample_index": 2,
+                "created_at": now,
+                "verdict": "pass",
+                "reasoning_tokens": 64,
+                "cached_tokens": 1024,
+                "output_mode": "tools",
+                "tool_called": True,
+                "tool_name": "t" * 64,
+                "tool_args_valid": False,
+            },
         ],
-    )  # fmt: skip
+    )
     with Session(engine) as s:
         new = s.execute(select(Result).where(col(Result.sample_index) == 2)).scalar_one()
     assert (new.reasoning_tokens, new.cached_tokens, new.output_mode) == (64, 1024, "tools")

@@ -13,9 +13,22 @@ from monitor.errors import ConfigError
 
 
 def target(every: str | None = "1h", cron: str | None = None, jitter: float = 0) -> ResolvedTarget:
-    return ResolvedTarget(name="t", kind="openai", model="m", base_url=None, api_key=None,
-                          probe_sets=None, params={}, samples=1, every=every, cron=cron,
-                          timeout=1, concurrency=1, retries=0, jitter=jitter)  # fmt: skip
+    return ResolvedTarget(
+        name="t",
+        kind="openai",
+        model="m",
+        base_url=None,
+        api_key=None,
+        probe_sets=None,
+        params={},
+        samples=1,
+        every=every,
+        cron=cron,
+        timeout=1,
+        concurrency=1,
+        retries=0,
+        jitter=jitter,
+    )
 
 
 def at(text: str) -> datetime:

@@ -148,9 +148,18 @@ def resolve(row: Row, paths: set[str]) -> list[str]:
 
 def test_the_settings_walk_sees_every_table() -> None:
     paths = {k.path for k in config_keys()}
-    for expected in ("storage.url", "probes.paths", "defaults.every", "targets.name",
-                     "targets.api_key", "limits.max_json_depth", "drift.alpha",
-                     "alerts.repeat_interval", "alerts.slack.token", "server.listen"):  # fmt: skip
+    for expected in (
+        "storage.url",
+        "probes.paths",
+        "defaults.every",
+        "targets.name",
+        "targets.api_key",
+        "limits.max_json_depth",
+        "drift.alpha",
+        "alerts.repeat_interval",
+        "alerts.slack.token",
+        "server.listen",
+    ):
         assert expected in paths
     assert not any(p.startswith("targets.api_key.") for p in paths)  # a secret is one value
 
@@ -167,8 +176,11 @@ def test_every_config_key_is_documented() -> None:
 
 def test_every_documented_config_key_exists() -> None:
     paths = {k.path for k in config_keys()}
-    unknown = [f"line {r.line}: `{r.key}` ({r.section})" for r in documented_rows()
-               if not resolve(r, paths)]  # fmt: skip
+    unknown = [
+        f"line {r.line}: `{r.key}` ({r.section})"
+        for r in documented_rows()
+        if not resolve(r, paths)
+    ]
     assert not unknown, f"docs/configuration.md documents keys the settings do not have: {unknown}"
 
 
@@ -236,10 +248,20 @@ def test_every_toml_block_of_the_configuration_reference_is_a_valid_config(
 def test_every_provider_has_a_recipe() -> None:
     text = CONFIGURATION_MD.read_text(encoding="utf-8")
     section = text.split("\n## Providers\n", 1)[1].split("\n## ", 1)[0]
-    for needle in ('kind = "openai"', 'kind = "openai-responses"', 'kind = "anthropic"',
-                   "openai.azure.com/openai/deployments/", "openai.azure.com/openai/v1",
-                   '"api-version"', '"api-key"',
-                   "https://generativelanguage.googleapis.com/v1beta/openai",
-                   "http://localhost:11434/v1", "### vLLM", "https://openrouter.ai/api/v1",
-                   '"HTTP-Referer"', '"X-Title"', "### LiteLLM proxy"):  # fmt: skip
+    for needle in (
+        'kind = "openai"',
+        'kind = "openai-responses"',
+        'kind = "anthropic"',
+        "openai.azure.com/openai/deployments/",
+        "openai.azure.com/openai/v1",
+        '"api-version"',
+        '"api-key"',
+        "https://generativelanguage.googleapis.com/v1beta/openai",
+        "http://localhost:11434/v1",
+        "### vLLM",
+        "https://openrouter.ai/api/v1",
+        '"HTTP-Referer"',
+        '"X-Title"',
+        "### LiteLLM proxy",
+    ):
         assert needle in section, needle

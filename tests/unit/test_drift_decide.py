@@ -41,8 +41,13 @@ def gain(p: float) -> float:
 SIGNIFICANT = 1e-3
 
 
-def metric(name: str, kind: MetricKind = MetricKind.BINARY, family: Family = Family.QUALITY,
-           probes: int = 20, per_side: int = 3) -> MetricData:  # fmt: skip
+def metric(
+    name: str,
+    kind: MetricKind = MetricKind.BINARY,
+    family: Family = Family.QUALITY,
+    probes: int = 20,
+    per_side: int = 3,
+) -> MetricData:
     values = {pv: [True] * per_side for pv in range(probes)}
     return MetricData(name, kind, family, values, dict(values))
 
@@ -247,10 +252,18 @@ def window(
     for pv, rate in enumerate(rates):
         for _ in range(samples):
             passed = bool(rng.random() < rate)
-            out.append(Observation(pv, "pass" if passed else "fail", format_kind="clean",
-                                   parsed=True, finish_reason="stop",
-                                   output_chars=int(rng.normal(300 + 5 * pv, 20)),
-                                   latency_ms=float(rng.gamma(4, 200)), **kw))  # fmt: skip
+            out.append(
+                Observation(
+                    pv,
+                    "pass" if passed else "fail",
+                    format_kind="clean",
+                    parsed=True,
+                    finish_reason="stop",
+                    output_chars=int(rng.normal(300 + 5 * pv, 20)),
+                    latency_ms=float(rng.gamma(4, 200)),
+                    **kw,
+                )
+            )
     return out
 
 

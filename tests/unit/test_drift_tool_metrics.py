@@ -28,8 +28,15 @@ def judged(pv: int, **kw: Any) -> Observation:
 
 
 def call(pv: int, name: str = "get_weather", valid: bool = True) -> Observation:
-    return judged(pv, format_kind="tool_call", parsed=valid, finish_reason="tool_calls",
-                  tool_called=True, tool_name=name, tool_args_valid=valid)  # fmt: skip
+    return judged(
+        pv,
+        format_kind="tool_call",
+        parsed=valid,
+        finish_reason="tool_calls",
+        tool_called=True,
+        tool_name=name,
+        tool_args_valid=valid,
+    )
 
 
 def no_call(pv: int) -> Observation:

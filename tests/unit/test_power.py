@@ -90,8 +90,9 @@ def test_an_overwhelming_change_alarms_at_the_first_run() -> None:
     """The CUSUM rule: one run's evidence is enough when it is large, with persistence 1."""
     result = simulate_power(MODEL, -0.5, 100, 1, CONFIG, within=1, sims=30, seed=4)
     assert result.power == 1.0 and result.median_delay == 1
-    late = simulate_power(MODEL, -0.5, 100, 1, CONFIG.model_copy(update={"persistence": 2}),
-                          within=1, sims=10, seed=4)  # fmt: skip
+    late = simulate_power(
+        MODEL, -0.5, 100, 1, CONFIG.model_copy(update={"persistence": 2}), within=1, sims=10, seed=4
+    )
     assert late.power == 0.0  # two alarming runs asked for: none within one
 
 

@@ -7,23 +7,40 @@ import pytest
 
 from monitor.providers.preview import known_rejections, request_fields
 
-PARAMS = {"max_tokens": 512, "temperature": 0.0, "stop": ["END"], "seed": 7,
-          "reasoning_effort": "low"}  # fmt: skip
+PARAMS = {
+    "max_tokens": 512,
+    "temperature": 0.0,
+    "stop": ["END"],
+    "seed": 7,
+    "reasoning_effort": "low",
+}
 
 
 def test_fields_per_kind() -> None:
     openai = request_fields("openai", PARAMS, base_url=None, token_limit_param="auto")
-    assert openai == {"max_tokens": "max_completion_tokens", "temperature": "temperature",
-                      "stop": "stop", "seed": "seed",
-                      "reasoning_effort": "reasoning_effort"}  # fmt: skip
+    assert openai == {
+        "max_tokens": "max_completion_tokens",
+        "temperature": "temperature",
+        "stop": "stop",
+        "seed": "seed",
+        "reasoning_effort": "reasoning_effort",
+    }
     responses = request_fields("openai-responses", PARAMS, base_url=None, token_limit_param="auto")
-    assert responses == {"max_tokens": "max_output_tokens", "temperature": "temperature",
-                         "stop": None, "seed": None,
-                         "reasoning_effort": "reasoning.effort"}  # fmt: skip
+    assert responses == {
+        "max_tokens": "max_output_tokens",
+        "temperature": "temperature",
+        "stop": None,
+        "seed": None,
+        "reasoning_effort": "reasoning.effort",
+    }
     anthropic = request_fields("anthropic", PARAMS, base_url=None, token_limit_param="auto")
-    assert anthropic == {"max_tokens": "max_tokens", "temperature": "temperature",
-                         "stop": "stop_sequences", "seed": None,
-                         "reasoning_effort": "thinking.budget_tokens"}  # fmt: skip
+    assert anthropic == {
+        "max_tokens": "max_tokens",
+        "temperature": "temperature",
+        "stop": "stop_sequences",
+        "seed": None,
+        "reasoning_effort": "thinking.budget_tokens",
+    }
 
 
 @pytest.mark.parametrize(
@@ -41,8 +58,9 @@ def test_fields_per_kind() -> None:
 def test_openai_output_cap_field_follows_host_and_token_limit_param(
     base_url: str | None, token_limit_param: str, field: str
 ) -> None:
-    fields = request_fields("openai", {"max_tokens": 64}, base_url=base_url,
-                            token_limit_param=token_limit_param)  # fmt: skip
+    fields = request_fields(
+        "openai", {"max_tokens": 64}, base_url=base_url, token_limit_param=token_limit_param
+    )
     assert fields == {"max_tokens": field}
 
 

@@ -20,19 +20,34 @@ from monitor.simulator.server import SimulatorServer
 REPO = Path(__file__).resolve().parents[2]
 FAULTS: dict[str, Any] = {
     "rules": [
-        {"name": "limited", "match": "^limited", "faults": [
-            {"kind": "rate_limit", "first_n": 2, "retry_after": 0.2}]},
-        {"name": "sequence", "match": "^sequence", "faults": [
-            {"kind": 429, "first_n": 1}, {"kind": 503, "first_n": 1, "retry_after": 3}]},
-        {"name": "denied", "match": "^denied", "faults": [{"kind": "error", "status": 401,
-                                                           "rate": 1}]},
-        {"name": "broken", "match": "^broken", "faults": [{"kind": "malformed", "first_n": 1},
-            {"kind": "malformed", "variant": "wrong_shape", "first_n": 1}]},
+        {
+            "name": "limited",
+            "match": "^limited",
+            "faults": [{"kind": "rate_limit", "first_n": 2, "retry_after": 0.2}],
+        },
+        {
+            "name": "sequence",
+            "match": "^sequence",
+            "faults": [{"kind": 429, "first_n": 1}, {"kind": 503, "first_n": 1, "retry_after": 3}],
+        },
+        {
+            "name": "denied",
+            "match": "^denied",
+            "faults": [{"kind": "error", "status": 401, "rate": 1}],
+        },
+        {
+            "name": "broken",
+            "match": "^broken",
+            "faults": [
+                {"kind": "malformed", "first_n": 1},
+                {"kind": "malformed", "variant": "wrong_shape", "first_n": 1},
+            ],
+        },
         {"name": "hang", "match": "^hang", "faults": [{"kind": "hang", "first_n": 1}]},
         {"name": "drop", "match": "^drop", "faults": [{"kind": "disconnect", "first_n": 1}]},
         {"name": "half", "match": "^half", "faults": [{"kind": 500, "rate": 0.5}]},
     ]
-}  # fmt: skip
+}
 
 
 @pytest.fixture
@@ -79,8 +94,10 @@ def test_error_bodies_in_each_api_shape(sim: SimulatorServer) -> None:
     assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
     r = post(sim.url, "denied", api="anthropic")
     assert r.status_code == 401 and r.headers["request-id"].startswith("req_")
-    assert r.json() == {"type": "error", "error": {"type": "authentication_error",
-                                                   "message": "Simulated error 401."}}  # fmt: skip
+    assert r.json() == {
+        "type": "error",
+        "error": {"type": "authentication_error", "message": "Simulated error 401."},
+    }
 
 
 def test_malformed_bodies(sim: SimulatorServer) -> None:

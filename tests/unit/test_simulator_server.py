@@ -30,18 +30,35 @@ INVOICE: dict[str, Any] = {
         "lines": {"type": "array", "items": {"type": "integer"}},
     },
 }
-BEHAVIOURS = ["valid", "schema_invalid", "wrong_value", "non_json", "fenced", "prose",
-              "refusal", "empty", "truncated"]  # fmt: skip
+BEHAVIOURS = [
+    "valid",
+    "schema_invalid",
+    "wrong_value",
+    "non_json",
+    "fenced",
+    "prose",
+    "refusal",
+    "empty",
+    "truncated",
+]
 
 SCENARIO: dict[str, Any] = {
     "name": "unit",
     "seed": 11,
     "rules": [
         *({"name": b, "match": f"^do {b}$", "behaviour": b} for b in BEHAVIOURS),
-        {"name": "fields", "match": "^do fields$", "fields": {"currency": "GBP", "note": "hi"},
-         "wrong_fields": ["currency"]},
-        {"name": "text", "match": "^prime", "output": ["one [Yes]", "two [Yes]"],
-         "wrong_output": "three [No]"},
+        {
+            "name": "fields",
+            "match": "^do fields$",
+            "fields": {"currency": "GBP", "note": "hi"},
+            "wrong_fields": ["currency"],
+        },
+        {
+            "name": "text",
+            "match": "^prime",
+            "output": ["one [Yes]", "two [Yes]"],
+            "wrong_output": "three [No]",
+        },
         {"name": "long-text", "match": "^long text", "output": "Short.", "length": 400},
         {"name": "long-json", "match": "^long json", "length": 300},
         {"name": "mix", "match": "^mix", "mix": {"fenced": 0.3, "refusal": 0.2}},
@@ -50,10 +67,13 @@ SCENARIO: dict[str, Any] = {
     ],
     "phases": {
         "march": {"model": {"gpt-4o": "gpt-4o-2024-05-13"}, "fingerprint": "fp_march"},
-        "june": {"model": "snapshot-june", "fingerprint": "fp_june",
-                 "rules": {"valid": {"behaviour": "fenced"}}},
+        "june": {
+            "model": "snapshot-june",
+            "fingerprint": "fp_june",
+            "rules": {"valid": {"behaviour": "fenced"}},
+        },
     },
-}  # fmt: skip
+}
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +104,7 @@ def openai(
             "type": "json_schema",
             "json_schema": {"name": "out", "schema": schema, "strict": True},
         }
-    return client.post("/v1/chat/completions", json={**body, **extra})  # fmt: skip
+    return client.post("/v1/chat/completions", json={**body, **extra})
 
 
 def anthropic(client: httpx.Client, prompt: str, **extra: Any) -> httpx.Response:
@@ -95,7 +115,7 @@ def anthropic(client: httpx.Client, prompt: str, **extra: Any) -> httpx.Response
         "messages": [{"role": "user", "content": [{"type": "text", "text": prompt}]}],
     }
     headers = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
-    return client.post("/v1/messages", json={**body, **extra}, headers=headers)  # fmt: skip
+    return client.post("/v1/messages", json={**body, **extra}, headers=headers)
 
 
 def content(response: httpx.Response) -> str:
@@ -138,8 +158,14 @@ def test_wrong_value_has_the_right_shape_and_a_different_value(client: httpx.Cli
 
 def test_wrong_fields_list_changes_the_named_field() -> None:
     scenario = dict(SCENARIO, phases=None)
-    scenario["rules"] = [{"match": "x", "behaviour": "wrong_value",
-                          "fields": {"currency": "GBP"}, "wrong_fields": ["currency"]}]  # fmt: skip
+    scenario["rules"] = [
+        {
+            "match": "x",
+            "behaviour": "wrong_value",
+            "fields": {"currency": "GBP"},
+            "wrong_fields": ["currency"],
+        }
+    ]
     with SimulatorServer(parse_scenario(scenario)) as other, httpx.Client(base_url=other.url) as c:
         data = json.loads(content(openai(c, "x")))
     assert check(data) and data["currency"] in ("USD", "EUR")
@@ -193,8 +219,9 @@ def test_anthropic_wire_format(client: httpx.Client) -> None:
     assert body["model"] == "claude-x"  # not in the phase's model map: echoed
     assert body["stop_reason"] == "end_turn" and body["usage"]["output_tokens"] > 0
     assert body["content"][0]["type"] == "text"
-    structured = anthropic(client, "do valid", output_format={"type": "json_schema",
-                                                             "schema": INVOICE})  # fmt: skip
+    structured = anthropic(
+        client, "do valid", output_format={"type": "json_schema", "schema": INVOICE}
+    )
     assert check(json.loads(structured.json()["content"][0]["text"]))
     assert anthropic(client, "do empty").json()["content"] == []
     assert anthropic(client, "api").json()["content"][0]["text"].startswith("Here is")
@@ -236,8 +263,9 @@ def test_phase_switch_changes_identity(sim: SimulatorServer, client: httpx.Clien
 
 
 def test_after_requests_switches_by_itself() -> None:
-    scenario = parse_scenario({"phases": {"a": {"model": "m-a", "after_requests": 2},
-                                          "b": {"model": "m-b"}}})  # fmt: skip
+    scenario = parse_scenario(
+        {"phases": {"a": {"model": "m-a", "after_requests": 2}, "b": {"model": "m-b"}}}
+    )
     with SimulatorServer(scenario) as sim, httpx.Client(base_url=sim.url) as c:
         models = [openai(c, "hi", schema=None).json()["model"] for _ in range(3)]
         assert models == ["m-a", "m-a", "m-b"]

@@ -179,9 +179,15 @@ def test_server_errors_are_transient(notifier: SlackNotifier, slack: FakeSlack) 
 
 @pytest.mark.parametrize(
     "code",
-    ["ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable",
-     "request_timeout"],
-)  # fmt: skip
+    [
+        "ratelimited",
+        "rate_limited",
+        "internal_error",
+        "fatal_error",
+        "service_unavailable",
+        "request_timeout",
+    ],
+)
 def test_slack_transient_codes_at_http_200(code: str, bot: SlackNotifier, slack: FakeSlack) -> None:
     slack.fail_next(code)
     with pytest.raises(TransientNotificationError, match=code):

@@ -26,19 +26,95 @@ from tests.fakes.slack_server import slack_problems
 SEED = 20240807
 MESSAGES = 10_000
 FRAGMENTS = [
-    "<!channel>", "<!here>", "<!everyone>", "<!here|here>", "<@U123>", "<@U024BE7LH|bob>", "<#C1>",
-    "<#C024BE7LR|general>", "<!subteam^S123|@oncall>", "<!date^1392734382^{date}|Feb 18>",
-    "<http://x|y>", "<https://evil.example/login|Reset your password>", "<mailto:a@b.c|mail>",
-    "&lt;!channel&gt;", "&amp;lt;!here&amp;gt;", "&#60;!channel&#62;", "&lt;", "&gt;", "&amp;",
-    "&", "&&", "&amp", "&lt", "<", ">", "<<!channel>>", "< !channel >", "@here", "@channel",
-    "@everyone", "@Here", "@CHANNEL", "@ here", "＠here", "`", "```", "*bold*", "_it_", "~s~",
-    "\u202e", "\u202d", "\u2066", "\u2069", "\u200e", "\u061c", "\u200d", "\u200b", "\u2060",
-    "\ufeff", "\x00", "\x07", "\x1b[31m", "\r\n", "\r", "\n", "\t", "\x0b", "\x85", "\u2028",
-    "\ud800", "\udfff", "\ud83d", "\ude00", "\ud83d\ude00", "😀", "👨\u200d👩\u200d👧", "🇺🇳",
-    "e\u0301", "\u0301" * 40, "\u20dd" * 9, "\U000e0041\U000e0042\U000e007f", "\x7f", "\ufffe",
-    ":skull:", "http://evil.example", "www.evil.example", "javascript:alert(1)", " ", "a", "Ω",
-    "מִשְׁפָּט", "العربية", "<script>", "</code>", "|", ">quote", "\\<!channel>", "&<!channel>&",
-]  # fmt: skip
+    "<!channel>",
+    "<!here>",
+    "<!everyone>",
+    "<!here|here>",
+    "<@U123>",
+    "<@U024BE7LH|bob>",
+    "<#C1>",
+    "<#C024BE7LR|general>",
+    "<!subteam^S123|@oncall>",
+    "<!date^1392734382^{date}|Feb 18>",
+    "<http://x|y>",
+    "<https://evil.example/login|Reset your password>",
+    "<mailto:a@b.c|mail>",
+    "&lt;!channel&gt;",
+    "&amp;lt;!here&amp;gt;",
+    "&#60;!channel&#62;",
+    "&lt;",
+    "&gt;",
+    "&amp;",
+    "&",
+    "&&",
+    "&amp",
+    "&lt",
+    "<",
+    ">",
+    "<<!channel>>",
+    "< !channel >",
+    "@here",
+    "@channel",
+    "@everyone",
+    "@Here",
+    "@CHANNEL",
+    "@ here",
+    "＠here",
+    "`",
+    "```",
+    "*bold*",
+    "_it_",
+    "~s~",
+    "\u202e",
+    "\u202d",
+    "\u2066",
+    "\u2069",
+    "\u200e",
+    "\u061c",
+    "\u200d",
+    "\u200b",
+    "\u2060",
+    "\ufeff",
+    "\x00",
+    "\x07",
+    "\x1b[31m",
+    "\r\n",
+    "\r",
+    "\n",
+    "\t",
+    "\x0b",
+    "\x85",
+    "\u2028",
+    "\ud800",
+    "\udfff",
+    "\ud83d",
+    "\ude00",
+    "\ud83d\ude00",
+    "😀",
+    "👨\u200d👩\u200d👧",
+    "🇺🇳",
+    "e\u0301",
+    "\u0301" * 40,
+    "\u20dd" * 9,
+    "\U000e0041\U000e0042\U000e007f",
+    "\x7f",
+    "\ufffe",
+    ":skull:",
+    "http://evil.example",
+    "www.evil.example",
+    "javascript:alert(1)",
+    " ",
+    "a",
+    "Ω",
+    "מִשְׁפָּט",
+    "العربية",
+    "<script>",
+    "</code>",
+    "|",
+    ">quote",
+    "\\<!channel>",
+    "&<!channel>&",
+]
 ANY_ANGLE = re.compile(r"[<>]")
 BAD_AMPERSAND = re.compile(r"&(?!amp;|lt;|gt;)")
 BROADCAST = re.compile(r"@(here|channel|everyone)", re.IGNORECASE)
@@ -61,8 +137,21 @@ def hostile(rng: random.Random) -> str:
     return "".join(parts)
 
 
-ROLES = ["output", "probe_id", "reason", "metric", "baseline", "current", "effect", "state",
-         "target", "probe_set", "model", "identity", "report_path"]  # fmt: skip
+ROLES = [
+    "output",
+    "probe_id",
+    "reason",
+    "metric",
+    "baseline",
+    "current",
+    "effect",
+    "state",
+    "target",
+    "probe_set",
+    "model",
+    "identity",
+    "report_path",
+]
 
 
 def message(rng: random.Random, output: str, role: str, *, full: bool = False) -> AlertMessage:
@@ -76,23 +165,38 @@ def message(rng: random.Random, output: str, role: str, *, full: bool = False) -
         return output if role == name else h()
 
     metrics = [
-        MetricLine(pick("metric"), pick("baseline"), pick("current"), pick("effect"),
-                   rng.choice([None, rng.random(), 1e-300, 1.0]), rng.randrange(10**9),
-                   rng.randrange(10**9), rng.choice(["drifted", pick("state")]))
+        MetricLine(
+            pick("metric"),
+            pick("baseline"),
+            pick("current"),
+            pick("effect"),
+            rng.choice([None, rng.random(), 1e-300, 1.0]),
+            rng.randrange(10**9),
+            rng.randrange(10**9),
+            rng.choice(["drifted", pick("state")]),
+        )
         for _ in range(30 if full else rng.randrange(1, 4))
-    ]  # fmt: skip
-    examples = [Example(pick("probe_id"), pick("output"), rng.choice([None, pick("reason")]))
-                for _ in range(6 if full else rng.randrange(1, 4))]  # fmt: skip
+    ]
+    examples = [
+        Example(pick("probe_id"), pick("output"), rng.choice([None, pick("reason")]))
+        for _ in range(6 if full else rng.randrange(1, 4))
+    ]
     if role == "reason":
         examples[0] = Example(h(), h(), output)
     return AlertMessage(
-        kind=rng.choice(ALERT_KINDS), target=pick("target"), probe_set=pick("probe_set"),
+        kind=rng.choice(ALERT_KINDS),
+        target=pick("target"),
+        probe_set=pick("probe_set"),
         model=rng.choice([None, pick("model")]) if role != "model" else output,
-        identity_change=(pick("identity"), h()) if role == "identity" or rng.random() < 0.5
-        else None, metrics=metrics, examples=examples,
-        opened_at=datetime(2024, 1, 1, tzinfo=UTC), report_path=pick("report_path"),
+        identity_change=(pick("identity"), h())
+        if role == "identity" or rng.random() < 0.5
+        else None,
+        metrics=metrics,
+        examples=examples,
+        opened_at=datetime(2024, 1, 1, tzinfo=UTC),
+        report_path=pick("report_path"),
         alert_id=rng.choice([None, rng.randrange(10**12)]),
-    )  # fmt: skip
+    )
 
 
 def strings(obj: Any) -> Iterator[str]:
@@ -111,8 +215,12 @@ def violations(payload: dict[str, Any]) -> list[str]:
     # Joined by newlines (allowed, and no pattern matches across one): one search per pattern.
     everything = "\n".join([payload["text"], *block_texts])
     found = []
-    for name, pattern in [("angle bracket", ANY_ANGLE), ("bare &", BAD_AMPERSAND),
-                          ("broadcast", BROADCAST), ("forbidden char", FORBIDDEN)]:  # fmt: skip
+    for name, pattern in [
+        ("angle bracket", ANY_ANGLE),
+        ("bare &", BAD_AMPERSAND),
+        ("broadcast", BROADCAST),
+        ("forbidden char", FORBIDDEN),
+    ]:
         if match := pattern.search(everything):
             around = everything[max(0, match.start() - 80) : match.end() + 80]
             found.append(f"{name} {match.group()!r} in {around!r}")
@@ -156,11 +264,15 @@ def test_escaping_a_long_text_by_its_head_changes_nothing() -> None:
     """The helpers sanitize only the head of a huge text; the result must be identical to
     sanitizing all of it (the reference below)."""
     rng = random.Random(SEED + 1)
-    texts = ["".join(rng.choice(FRAGMENTS) for _ in range(rng.randrange(50, 3000)))
-             for _ in range(150)]  # fmt: skip
+    texts = [
+        "".join(rng.choice(FRAGMENTS) for _ in range(rng.randrange(50, 3000))) for _ in range(150)
+    ]
     # Mostly characters that sanitize removes: the head alone would show (almost) nothing.
-    texts += [invisible * n + "visible <!channel> tail &" for n in (100, 5000, 20_000)
-              for invisible in ("\U000e0041", "\u202e", "\ufeff\u2066", "\r\n")]  # fmt: skip
+    texts += [
+        invisible * n + "visible <!channel> tail &"
+        for n in (100, 5000, 20_000)
+        for invisible in ("\U000e0041", "\u202e", "\ufeff\u2066", "\r\n")
+    ]
     for text in texts:
         whole = esc.sanitize(text)
         line = whole.replace("\n", " ").replace("\t", " ")

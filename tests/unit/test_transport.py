@@ -49,8 +49,10 @@ class Server:
         try:
             while await reader.readuntil(b"\r\n\r\n"):
                 await asyncio.sleep(self.delay)
-                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-                             b"content-length: %d\r\n\r\n%s" % (len(BODY), BODY))  # fmt: skip
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                    b"content-length: %d\r\n\r\n%s" % (len(BODY), BODY)
+                )
                 await writer.drain()
                 if self.hang_up:
                     break

@@ -85,8 +85,12 @@ def test_deep_nesting_is_rejected(text: str) -> None:
 
 
 def test_depth_limit_boundary() -> None:
-    probe = make_probe(schema={"$ref": "#/$defs/node", "$defs": {"node": {
-        "type": "array", "items": {"$ref": "#/$defs/node"}}}})  # fmt: skip
+    probe = make_probe(
+        schema={
+            "$ref": "#/$defs/node",
+            "$defs": {"node": {"type": "array", "items": {"$ref": "#/$defs/node"}}},
+        }
+    )
     at_limit = judge(probe, "[" * 64 + "]" * 64)
     assert (at_limit.format_kind, at_limit.schema_valid) == (FormatKind.CLEAN, True)
     over = judge(probe, "[" * 65 + "]" * 65)

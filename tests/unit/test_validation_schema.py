@@ -22,8 +22,10 @@ LINE_SCHEMA: dict[str, Any] = {
     "required": ["sku", "price"],
     "properties": {"sku": {"type": "string"}, "price": {"$ref": "common/money.json"}},
 }
-MONEY_SCHEMA: dict[str, Any] = {"$defs": {"amount": {"type": "number", "minimum": 0}},
-                                "$ref": "#/$defs/amount"}  # fmt: skip
+MONEY_SCHEMA: dict[str, Any] = {
+    "$defs": {"amount": {"type": "number", "minimum": 0}},
+    "$ref": "#/$defs/amount",
+}
 
 
 def root_schema(**properties: Any) -> dict[str, Any]:
@@ -119,8 +121,13 @@ def test_errors_before_an_unresolvable_ref_are_kept(no_network: list[str]) -> No
 
 
 def test_root_without_id_still_validates() -> None:
-    probe = make_probe(schema={"type": "object", "properties": {"a": {"$ref": "#/$defs/a"}},
-                               "$defs": {"a": {"type": "string"}}})  # fmt: skip
+    probe = make_probe(
+        schema={
+            "type": "object",
+            "properties": {"a": {"$ref": "#/$defs/a"}},
+            "$defs": {"a": {"type": "string"}},
+        }
+    )
     assert judge(probe, '{"a": "x"}').schema_valid is True
     assert judge(probe, '{"a": 1}').schema_errors == ["$.a: 1 is not of type 'string'"]
 
