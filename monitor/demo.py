@@ -5,9 +5,10 @@ by the LLMDrift study (Chen, Zaharia & Zou, 2023; see monitor/demo_assets/llmdri
 March 2023 snapshot as the model before an update, the June 2023 snapshot after it, both
 served under the alias "gpt-4", as a provider re-pointing an alias would. The demo writes a
 config, the probe set and the simulator scenario into a working folder, starts the simulated
-provider and a simulated Slack on loopback, and then does what the daemon does after every
-run: replay, store, evaluate drift, update alerts, deliver them. It prints the verdicts, the
-identity change, the Slack message as Slack received it, and the path of the HTML report.
+provider and a simulated Slack on loopback, and then does what the daemon does with every
+run: replay and store it, then (`monitor.after_run`) evaluate drift, update alerts, deliver
+them. It prints the verdicts, the identity change, the Slack message as Slack received it,
+and the path of the HTML report.
 
 Every step goes through the same code as `driftmon run` and `driftmon serve`; only the
 providers on the other end of the sockets are simulated.
@@ -243,9 +244,8 @@ def run_demo(folder: Path, console: Console) -> None:
 async def _replay(config_path: Path, set_phase: Any, console: Console) -> tuple[list[Step], Engine]:
     """Baseline runs on the March snapshot, then runs on June until drift is found; after
     each run what the daemon does: evaluate, update alerts, deliver."""
-    from monitor.alerts.manager import AlertPolicy, evaluate_with_alerts
-    from monitor.alerts.outbox import deliver_due
-    from monitor.alerts.slack import SlackNotifier
+    from monitor.after_run import deliver, evaluate_and_alert, notifier_for
+    from monitor.alerts.manager import AlertPolicy
     from monitor.config import load_config
     from monitor.probes.loader import load_probe_sets
     from monitor.replay import run_jobs, runner_for, select_jobs
@@ -258,8 +258,8 @@ async def _replay(config_path: Path, set_phase: Any, console: Console) -> tuple[
     jobs = select_jobs(config, load_probe_sets(config.probe_paths))
     runner = runner_for(config, engine)
     policy = AlertPolicy.from_settings(config.settings.alerts)
-    assert config.settings.alerts.slack is not None
-    notifier = SlackNotifier.from_settings(config.settings.alerts.slack, base_dir=config.base_dir)
+    notifier = notifier_for(config)
+    assert notifier is not None  # the demo config names the simulated Slack
     steps: list[Step] = []
     for phase, most in (("march", BASELINE_RUNS), ("june", MAX_UPDATE_RUNS)):
         set_phase(phase)
@@ -267,9 +267,9 @@ async def _replay(config_path: Path, set_phase: Any, console: Console) -> tuple[
         for _ in range(most):
             [outcome] = await run_jobs(runner, jobs)
             record = await asyncio.to_thread(
-                evaluate_with_alerts, engine, outcome.id, config.settings.drift, policy
+                evaluate_and_alert, engine, outcome.id, config.settings.drift, policy
             )
-            await asyncio.to_thread(deliver_due, engine, notifier)
+            await asyncio.to_thread(deliver, engine, notifier, deadline=None)
             steps.append(Step(phase, outcome, record))
             console.print(
                 f"  run {outcome.id}: {outcome.results} answers, pass rate "

@@ -8,7 +8,7 @@ Slack notifier is built.
 
 Contract of `Notifier.send(msg, *, thread_ts=None) -> Delivery`:
 - one attempt, no retries inside: the caller (the outbox) owns retries, their backoff and the
-  record of every attempt;
+  record of every attempt; the server's Retry-After is read with `monitor.retry`;
 - on failure it raises `TransientNotificationError` (worth retrying; `retry_after` is the
   server's hint in seconds, or None) or `PermanentNotificationError` (retrying cannot help:
   bad credentials, unknown channel, ...). Nothing else escapes;
@@ -19,10 +19,8 @@ Contract of `Notifier.send(msg, *, thread_ts=None) -> Delivery`:
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +43,6 @@ __all__ = [
     "classify",
     "error_code",
     "resolve_secret",
-    "retry_after",
     "silent_logger",
 ]
 _CODE = re.compile(r"[a-z0-9_]{1,64}")
@@ -83,20 +80,6 @@ def classify(
     if status == 429 or (status is not None and status >= 500) or transient:
         return TransientNotificationError(what, retry_after=retry_after)
     return PermanentNotificationError(what)
-
-
-def retry_after(headers: Mapping[str, Any]) -> float | None:
-    """Seconds to wait from a Retry-After header (either form of RFC 9110), or None."""
-    value = next((str(v) for k, v in headers.items() if k.lower() == "retry-after"), None)
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        try:
-            return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return None
 
 
 def silent_logger(name: str) -> logging.Logger:

@@ -15,10 +15,12 @@ fires (errors leave too few answers to judge quality; the outage message says wh
 it is announced once that ends, if it still fires. Evaluations with only insufficient data
 change nothing.
 
-Everything here runs inside the caller's transaction: for drift, the one that stores the
-evaluation (`monitor.drift.engine.evaluate_run(on_stored=...)`), so the verdict, the alert
-state and the outbox row commit together or not at all. Each alert remembers the newest run
-that updated it, so a run processed twice changes nothing the second time.
+The input is what the drift engine decided (its `EvaluationRecord`: verdicts, identity change)
+and the run itself; this module never runs the engine. Everything here runs inside the
+caller's transaction: for drift, the one that stores the evaluation (`monitor.after_run` hands
+`update_alerts` to the engine as its `on_stored` hook), so the verdict, the alert state and the
+outbox row commit together or not at all. Each alert remembers the newest run that updated it,
+so a run processed twice changes nothing the second time.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -38,7 +40,6 @@ from monitor.drift.model import Family, State, Verdict
 from monitor.drift.present import fmt_effect, fmt_value
 from monitor.drift.queries import identity_label
 from monitor.durations import parse_duration
-from monitor.store.db import session_scope
 from monitor.store.models import (
     Alert,
     ModelIdentity,
@@ -47,14 +48,11 @@ from monitor.store.models import (
     Run,
     Silence,
     Target,
-    utcnow,
 )
 
 if TYPE_CHECKING:
     from monitor.config import AlertSettings
-    from monitor.drift.engine import Evaluator
     from monitor.drift.queries import EvaluationRecord
-    from monitor.drift.settings import DriftConfig
 
 QUALITY, OPERATIONAL = Family.QUALITY.value, Family.OPERATIONAL.value
 OUTAGE_METRIC = "error_rate"  # what a silence names to silence outage alerts
@@ -76,36 +74,6 @@ class AlertPolicy:
             identity_notice=settings.identity_notice,
             notify=settings.slack is not None,
         )
-
-
-def evaluate_with_alerts(
-    engine: Engine,
-    run_id: int,
-    drift: DriftConfig,
-    policy: AlertPolicy,
-    *,
-    now: datetime | None = None,
-    evaluator: Evaluator | None = None,
-) -> EvaluationRecord | None:
-    """Evaluate drift for a run and update its alerts, queueing what must be said.
-
-    The outage alert is judged on every complete run, including those that build the baseline
-    (no evaluation is stored then, so it gets its own transaction).
-    """
-    from monitor.drift.engine import evaluate_run
-
-    moment = now or utcnow()
-
-    def on_stored(s: Session, record: EvaluationRecord, run: Run) -> None:
-        update_alerts(s, run, record, policy, moment)
-
-    record = evaluate_run(engine, run_id, drift, on_stored=on_stored, evaluator=evaluator)
-    if record is not None and record.evaluation_id is None:
-        with session_scope(engine) as s:
-            run = s.get(Run, run_id)
-            if run is not None:
-                update_alerts(s, run, None, policy, moment)
-    return record
 
 
 def update_alerts(
@@ -388,7 +356,6 @@ __all__ = [
     "AlertPolicy",
     "active_silences",
     "covered",
-    "evaluate_with_alerts",
     "metric_line",
     "open_alert",
     "update_alerts",

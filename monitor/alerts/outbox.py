@@ -8,8 +8,8 @@ verdict behind it was committed. `deliver_due` sends what is due, one row at a t
 2. send, outside any transaction, through a `monitor.alerts.Notifier` (one attempt);
 3. record: the attempt (outcome, error, duration) and the row's new state commit together.
    Sent: marked sent only now, after Slack acknowledged. Transient error: retried after the
-   server's Retry-After, else exponential backoff with jitter. Permanent error: marked failed,
-   never retried, and shown by `alerts list`.
+   server's Retry-After, else exponential backoff with jitter (`DELIVERY_RETRY`, rules in
+   `monitor.retry`). Permanent error: marked failed, never retried, and shown by `alerts list`.
 
 A process killed between 2 and 3 leaves the lease to expire; the row is then sent again: at
 least once, and at most one duplicate per crash. Rows of one alert go out in order (a
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import socket
 import time
 from collections.abc import Callable
@@ -33,7 +32,12 @@ from sqlalchemy.orm import Session, aliased
 from sqlmodel import col
 
 from monitor.alerts.message import AlertMessage, message_from_json, message_to_json
-from monitor.errors import NotificationError, PermanentNotificationError
+from monitor.errors import (
+    NotificationError,
+    PermanentNotificationError,
+    TransientNotificationError,
+)
+from monitor.retry import HintRule, RetryPolicy
 from monitor.store.db import session_scope
 from monitor.store.models import Alert, DeliveryAttempt, Notification, utcnow
 
@@ -44,8 +48,19 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 
 LEASE = timedelta(minutes=2)  # > the longest send (Slack client timeout 10 s, one text retry)
-FIRST_BACKOFF, MAX_BACKOFF = 10.0, 300.0  # seconds; doubling, with jitter
-MAX_RETRY_AFTER = 3600.0  # a server asking for more is not believed beyond an hour
+# Every transient failure is retried, however many there were: 10 s doubling up to 5 min, each
+# wait drawn between half and all of that; a server's Retry-After replaces the backoff and is
+# believed up to an hour. At least a second apart, so "Retry-After: 0" cannot spin a worker.
+DELIVERY_RETRY = RetryPolicy(
+    max_attempts=None,
+    base_delay=10.0,
+    max_delay=300.0,
+    jitter=0.5,
+    max_retry_after=3600.0,
+    hint_rule=HintRule.CAPPED,
+    min_delay=1.0,
+    budget=None,
+)
 THREADED_KINDS = frozenset({"resolved", "outage_resolved", "spread"})
 
 
@@ -68,14 +83,6 @@ def queue(
     s.add(row)
     s.flush()
     return row
-
-
-def backoff(attempts: int, rng: random.Random | None = None) -> float:
-    """Seconds before retry number `attempts` (1 = the first retry): 10 s doubling up to 5 min,
-    each drawn between half and all of that, so workers that failed together spread out."""
-    ceiling = min(MAX_BACKOFF, FIRST_BACKOFF * 2.0 ** max(0, attempts - 1))
-    draw: float = (rng or random).random()
-    return ceiling * (0.5 + 0.5 * draw)
 
 
 @dataclass
@@ -202,8 +209,8 @@ def _send(
         else:
             assert error is not None
             wait = getattr(error, "retry_after", None)
-            delay = min(MAX_RETRY_AFTER, wait) if wait is not None else backoff(stored.attempts)
-            stored.next_attempt_at = now + timedelta(seconds=max(delay, 1.0))
+            delay = DELIVERY_RETRY.delay(stored.attempts, wait)
+            stored.next_attempt_at = now + timedelta(seconds=delay)
             stored.last_error = str(error)[:500]
             attempt.outcome, attempt.error, attempt.retry_after = (
                 "transient",
@@ -216,6 +223,43 @@ def _send(
                 "alert notification %s failed, retrying in %.0f s: %s", row.id, delay, error
             )
         s.add(attempt)
+
+
+def send_now(
+    notifier: Notifier,
+    msg: AlertMessage,
+    *,
+    within: float,
+    on_retry: Callable[[TransientNotificationError, float], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Delivery:
+    """Deliver `msg` at once, outside the outbox: a transient failure is retried by the
+    outbox's rules (`DELIVERY_RETRY`, Retry-After included) as long as the next try starts
+    within `within` seconds of the first. Nothing is recorded; the last error is raised.
+
+    For messages nobody waits for later (`driftmon alerts test`); a retried send may post twice
+    if Slack took a message but its answer was lost, which a test message can afford.
+    `on_retry(error, delay)` is told before each wait.
+    """
+    deadline = clock() + within
+    attempts = 0
+    while True:
+        try:
+            return notifier.send(msg)
+        except TransientNotificationError as exc:
+            error = exc
+        attempts += 1
+        delay = DELIVERY_RETRY.delay(attempts, error.retry_after)
+        if clock() + delay > deadline:
+            raise TransientNotificationError(
+                f"{error} (gave up after {attempts} attempt{'s' if attempts != 1 else ''}: the "
+                f"next, in {delay:.0f} s, would start more than {within:.0f} s after the first)",
+                retry_after=error.retry_after,
+            )
+        if on_retry is not None:
+            on_retry(error, delay)
+        sleep(delay)
 
 
 def _remember_thread(s: Session, row: Notification, delivery: Delivery) -> None:
@@ -237,4 +281,4 @@ def outbox_depth(s: Session) -> dict[str, int]:
     return {str(status): int(n) for status, n in rows}
 
 
-__all__ = ["DeliveryReport", "backoff", "deliver_due", "outbox_depth", "queue"]
+__all__ = ["DeliveryReport", "deliver_due", "outbox_depth", "queue", "send_now"]

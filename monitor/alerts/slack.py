@@ -17,17 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from monitor.alerts import (
-    Delivery,
-    classify,
-    error_code,
-    resolve_secret,
-    retry_after,
-    silent_logger,
-)
+from monitor.alerts import Delivery, classify, error_code, resolve_secret, silent_logger
 from monitor.alerts.escape import code, code_block, escape, plain, slack_len
 from monitor.alerts.message import WORDING, AlertMessage, MetricLine
 from monitor.errors import ConfigError, NotificationError, PermanentNotificationError
+from monitor.retry import parse_retry_after
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -214,7 +208,7 @@ def _call(method: str, fn: Callable[[], Any]) -> Any:
     except SlackApiError as exc:  # an answer that is not ok: HTTP error or {"ok": false}
         resp, status = exc.response, int(exc.response.status_code)
         raise _Failure(
-            method, error_code(resp.data, status), status, retry_after(resp.headers)
+            method, error_code(resp.data, status), status, parse_retry_after(resp.headers)
         ) from None
     except SlackClientError as exc:  # refused before sending (bad URL or proxy): our setup
         raise _Failure(method, type(exc).__name__.lower(), None, None) from None
@@ -227,9 +221,10 @@ class SlackNotifier:
     """Delivers AlertMessages to Slack; `monitor.alerts.Notifier` states the contract.
 
     slack_sdk's own retry handlers are disabled (`retry_handlers=[]`) because the outbox owns
-    retries: each attempt is recorded, waits honour Retry-After across restarts instead of
-    blocking a worker in a hidden sleep, and the SDK's connection-error retry could post an
-    alert twice when Slack accepted it but the answer was lost.
+    retries (by the rules of `monitor.retry`): each attempt is recorded, waits honour
+    Retry-After across restarts instead of blocking a worker in a hidden sleep, and the SDK's
+    connection-error retry could post an alert twice when Slack accepted it but the answer was
+    lost.
     """
 
     name = "slack"
@@ -343,7 +338,7 @@ class SlackNotifier:
                 "webhook",
                 error_code(resp.body, resp.status_code),
                 resp.status_code,
-                retry_after(resp.headers),
+                parse_retry_after(resp.headers),
             )
         return Delivery(ts=None, channel=None)
 

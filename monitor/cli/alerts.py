@@ -17,40 +17,14 @@ from monitor.errors import UsageError
 if TYPE_CHECKING:
     from monitor.alerts.slack import SlackNotifier
 
-DELIVERY_BUDGET = 30.0  # seconds `run` spends delivering before it leaves the rest to retries
-
-
-def notifier_for(app: AppContext) -> SlackNotifier | None:
-    """The configured Slack notifier, or None when `[alerts.slack]` is absent."""
-    slack = app.config.settings.alerts.slack
-    if slack is None:
-        return None
-    from monitor.alerts.slack import SlackNotifier
-
-    return SlackNotifier.from_settings(slack, base_dir=app.config.base_dir)
-
 
 def require_notifier(app: AppContext, what: str) -> SlackNotifier:
-    notifier = notifier_for(app)
+    from monitor.after_run import notifier_for
+
+    notifier = notifier_for(app.config)
     if notifier is None:
         raise UsageError(f"no [alerts.slack] in the config: nowhere to {what}")
     return notifier
-
-
-def deliver_queued(app: AppContext, notifier: SlackNotifier | None = None) -> dict[str, Any] | None:
-    """Send what the outbox holds and is due; a summary, or None without a notifier."""
-    notifier = notifier or notifier_for(app)
-    if notifier is None:
-        return None
-    from monitor.alerts.outbox import deliver_due
-
-    report = deliver_due(app.engine(), notifier, deadline=time.monotonic() + DELIVERY_BUDGET)
-    return {
-        "sent": report.sent,
-        "retrying": report.retrying,
-        "failed": report.failed,
-        "errors": report.errors,
-    }
 
 
 @click.group("alerts")
@@ -324,14 +298,29 @@ def unsilence_command(app: AppContext, silence: str) -> None:
 @alerts_group.command("test")
 @click.pass_obj
 def test_command(app: AppContext) -> None:
-    """Send a sample message to the configured Slack channel now and report the result."""
+    """Send a sample message to the configured Slack channel now and report the result.
+
+    A transient failure (HTTP 429 or 5xx, a timeout, a refused connection) is retried like
+    every delivery: after Slack's Retry-After, else with the outbox's backoff (10 s, then 20 s,
+    with jitter). It gives up when the next try would start more than 30 s after the first.
+    """
+    from monitor.after_run import DELIVERY_BUDGET
     from monitor.alerts.message import AlertMessage
-    from monitor.errors import NotificationError
+    from monitor.alerts.outbox import send_now
+    from monitor.errors import NotificationError, TransientNotificationError
+
+    def waiting(error: TransientNotificationError, delay: float) -> None:
+        click.echo(f"driftmon: warning: {error}; retrying in {delay:.0f} s", err=True)
 
     notifier = require_notifier(app, "send a test message")
     target = app.config.settings.targets[0].name if app.config.settings.targets else "driftmon"
     try:
-        delivery = notifier.send(AlertMessage(kind="test", target=target))
+        delivery = send_now(
+            notifier,
+            AlertMessage(kind="test", target=target),
+            within=DELIVERY_BUDGET,
+            on_retry=waiting,
+        )
     except NotificationError as exc:
         click.echo(f"driftmon: error: the test message was not delivered: {exc}", err=True)
         raise SystemExit(1) from None
@@ -344,12 +333,12 @@ def test_command(app: AppContext) -> None:
 @click.pass_obj
 def deliver_command(app: AppContext) -> None:
     """Send queued alert messages that are due now (the daemon does this on its own)."""
-    summary = deliver_queued(app, require_notifier(app, "deliver to"))
-    assert summary is not None
-    click.echo(
-        f"{summary['sent']} sent, {summary['retrying']} to retry, {summary['failed']} failed"
-    )
-    for error in summary["errors"]:
+    from monitor.after_run import DELIVERY_BUDGET, deliver
+
+    notifier = require_notifier(app, "deliver to")
+    report = deliver(app.engine(), notifier, deadline=time.monotonic() + DELIVERY_BUDGET)
+    click.echo(f"{report.sent} sent, {report.retrying} to retry, {report.failed} failed")
+    for error in report.errors:
         click.echo(f"driftmon: warning: {error}", err=True)
-    if summary["failed"]:
+    if report.failed:
         raise SystemExit(1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
@@ -70,9 +71,7 @@ def run_command(
         drift, failed = _evaluate(
             app, [o.id for o in outcomes if o.status == "complete"], evaluator
         )
-    from monitor.cli.alerts import deliver_queued
-
-    delivery = deliver_queued(app)  # what this run decided to say, now rather than later
+    delivery = _deliver(app)  # what this run decided to say, now rather than later
     if as_json:
         print_json({"runs": [_run_json(o, drift.get(o.id)) for o in outcomes], "alerts": delivery})
     else:
@@ -223,7 +222,8 @@ def _evaluate(
 ) -> tuple[dict[int, EvaluationRecord | None], bool]:
     """Drift and alerts for each complete run. A failure is reported and does not hide the
     other runs."""
-    from monitor.alerts.manager import AlertPolicy, evaluate_with_alerts
+    from monitor.after_run import evaluate_and_alert
+    from monitor.alerts.manager import AlertPolicy
 
     policy = AlertPolicy.from_settings(app.config.settings.alerts)
 
@@ -231,7 +231,7 @@ def _evaluate(
     failed = False
     for run_id in run_ids:
         try:
-            records[run_id] = evaluate_with_alerts(
+            records[run_id] = evaluate_and_alert(
                 app.engine(), run_id, app.config.settings.drift, policy, evaluator=evaluator
             )
         except Exception as exc:  # any bug or database error in one evaluation, reported
@@ -240,6 +240,23 @@ def _evaluate(
             )
             failed = True
     return records, failed
+
+
+def _deliver(app: AppContext) -> dict[str, Any] | None:
+    """Send what the outbox holds and is due, within the delivery budget; a summary, or None
+    without a notifier."""
+    from monitor.after_run import DELIVERY_BUDGET, deliver, notifier_for
+
+    notifier = notifier_for(app.config)
+    if notifier is None:
+        return None
+    report = deliver(app.engine(), notifier, deadline=time.monotonic() + DELIVERY_BUDGET)
+    return {
+        "sent": report.sent,
+        "retrying": report.retrying,
+        "failed": report.failed,
+        "errors": report.errors,
+    }
 
 
 def _run_json(outcome: RunOutcome, record: EvaluationRecord | None) -> dict[str, Any]:

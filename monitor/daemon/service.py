@@ -3,8 +3,9 @@
 One asyncio loop holds an APScheduler 3 `AsyncIOScheduler` (in-memory jobs, rebuilt from the
 config at start and on SIGHUP; our `run` table is the history). Each (target, probe set) is a
 job on its cadence; each firing claims its slot in the database (`Run.slot` is unique), runs,
-evaluates drift and alerts, and delivers the outbox. Periodic jobs deliver the outbox (retries),
-refresh the heartbeat, prune old results and checkpoint SQLite's WAL.
+evaluates drift and alerts, and delivers the outbox (`monitor.after_run`). Periodic jobs
+deliver the outbox (retries), refresh the heartbeat, prune old results and checkpoint SQLite's
+WAL.
 
 Discipline, after healthchecks' sendalerts: signal handlers only set flags; each job catches
 and logs its own errors, so one bad run cannot stop the scheduler; every blocking database
@@ -38,9 +39,10 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from monitor import __version__
-from monitor.alerts.manager import AlertPolicy, evaluate_with_alerts
+from monitor.after_run import DELIVERY_BUDGET, deliver, evaluate_and_alert, notifier_for
+from monitor.alerts.manager import AlertPolicy
 from monitor.alerts.message import AlertMessage
-from monitor.alerts.outbox import deliver_due, outbox_depth, queue
+from monitor.alerts.outbox import outbox_depth, queue
 from monitor.config import LoadedConfig, load_config
 from monitor.daemon.budget import over_budget
 from monitor.daemon.health import HealthServer, last_runs, overdue_after
@@ -72,7 +74,6 @@ HEARTBEAT_EVERY = 10.0
 CHECKPOINT_EVERY = 600.0
 PRUNE_EVERY = 3600.0
 TRIM_EVERY = 300.0
-DELIVERY_BUDGET = 30.0  # seconds one outbox pass may take
 FINAL_DELIVERY = 10.0  # seconds for the last pass at shutdown
 PERIODIC = "periodic:"
 
@@ -93,15 +94,6 @@ def build_schedule(config: LoadedConfig, jobs: list[Job]) -> dict[str, Scheduled
         key = f"{job.target.name}/{job.probe_set.name}"
         out[key] = ScheduledJob(key, job, cadences[job.target.name])
     return out
-
-
-def _notifier(config: LoadedConfig) -> Notifier | None:
-    slack = config.settings.alerts.slack
-    if slack is None:
-        return None
-    from monitor.alerts.slack import SlackNotifier
-
-    return SlackNotifier.from_settings(slack, base_dir=config.base_dir)
 
 
 class Daemon:
@@ -143,7 +135,7 @@ class Daemon:
             schedule,
             runner_for(config, self.engine),
             AlertPolicy.from_settings(config.settings.alerts),
-            _notifier(config),
+            notifier_for(config),
         )
 
     def _apply(
@@ -415,7 +407,7 @@ class Daemon:
         record = None
         if outcome.status == "complete":
             record = await asyncio.to_thread(
-                evaluate_with_alerts,
+                evaluate_and_alert,
                 self.engine,
                 outcome.id,
                 self.config.settings.drift,
@@ -519,7 +511,7 @@ class Daemon:
             return
         notifier = self.notifier
         report = await asyncio.to_thread(
-            deliver_due, self.engine, notifier, owner=self.owner, deadline=time.monotonic() + budget
+            deliver, self.engine, notifier, owner=self.owner, deadline=time.monotonic() + budget
         )
         for outcome, n in (
             ("sent", report.sent),

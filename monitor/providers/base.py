@@ -3,11 +3,12 @@
 A provider turns a `ChatRequest` into a `ProviderResponse` over one pooled
 `httpx.AsyncClient` (injected, owned by the caller). Subclasses implement exactly one method,
 `_send`, which makes a single HTTP attempt and either returns a response or raises a
-`ProviderError`. The base class owns everything else: the concurrency limit, retries with
-exponential backoff and jitter on transient errors honouring `Retry-After`, the per-run retry
-budget, and latency measurement. Subclasses normally build their attempt on `_post_json`, which
-owns the HTTP exchange: the overall deadline, the response size limit, status classification
-and the provider's error message (helpers for that live in `monitor.providers.wire`).
+`ProviderError`. The base class owns everything else: the concurrency limit, retries on
+transient errors (the rules, backoff with jitter and `Retry-After`, are `monitor.retry`'s), the
+per-run retry budget, and latency measurement. Subclasses normally build their attempt on
+`_post_json`, which owns the HTTP exchange: the overall deadline, the response size limit,
+status classification and the provider's error message (helpers for that live in
+`monitor.providers.wire`).
 
 `complete()` never raises for provider faults: a failed call comes back as a
 `ProviderResponse` whose `error_class` is set, so the runner stores it as an error result.
@@ -74,10 +75,13 @@ from monitor.providers.wire import (
     error_detail,
     error_from_exception,
     header,
-    parse_retry_after,
     provider_error,
     read_bounded,
 )
+
+# Re-exported: a provider is built with one, and callers know it from here.
+from monitor.retry import RetryPolicy as RetryPolicy
+from monitor.retry import parse_retry_after
 
 # A key shorter than this is not a secret worth scrubbing (local servers accept "x"), and
 # replacing a one-letter "key" everywhere would mangle every message.
@@ -166,15 +170,6 @@ OUTPUT_MODES = {
 }
 
 
-@dataclass
-class RetryPolicy:
-    max_attempts: int = 4  # per call, first attempt included
-    base_delay: float = 0.5  # seconds; doubled each retry, full jitter
-    max_delay: float = 30.0
-    max_retry_after: float = 120.0  # a longer Retry-After is treated as a failure
-    budget: int = 200  # retries allowed per run across all calls
-
-
 class Provider(ABC):
     """Base of the provider adapters; see the module docstring for the contract.
 
@@ -213,8 +208,11 @@ class Provider(ABC):
             raise ValueError(f"concurrency must be at least 1, not {concurrency}")
         if not timeout > 0:
             raise ValueError(f"timeout must be positive, not {timeout}")
-        if retry.max_attempts < 1:
+        # A run's calls need both limits (None means "no limit" to other callers of the policy).
+        if retry.max_attempts is None or retry.max_attempts < 1:
             raise ValueError(f"retry.max_attempts must be at least 1, not {retry.max_attempts}")
+        if retry.budget is None:
+            raise ValueError("retry.budget must be a number of retries, not None")
         if max_response_bytes < 1:
             raise ValueError(f"max_response_bytes must be positive, not {max_response_bytes}")
         if token_limit_param not in TOKEN_LIMIT_PARAMS:
@@ -314,25 +312,15 @@ class Provider(ABC):
         """Seconds to wait before the next attempt, or None and (maybe) why we stop."""
         if not isinstance(error, TransientProviderError):
             return None, None
-        if attempt >= self.retry.max_attempts:
-            return None, None  # `attempts` in the response already says so
-        hint = error.retry_after
-        if hint is not None and hint > self.retry.max_retry_after:
-            return None, (
-                f"Retry-After {hint:g}s is over the {self.retry.max_retry_after:g}s limit"
-            )
+        stop = self.retry.give_up(attempt, error.retry_after)
+        if stop is not None:
+            return None, stop.reason
         if self._retries_left <= 0:
             return None, "retry budget of this run is spent"
         # Check and decrement happen without an await in between, so concurrent calls on the
         # loop cannot overdraw the budget.
         self._retries_left -= 1
-        # Full jitter (uniform in [0, cap]) spreads the retries of many concurrent calls that
-        # failed together; the exponent is bounded so huge max_attempts cannot overflow.
-        cap = min(self.retry.max_delay, self.retry.base_delay * 2.0 ** min(attempt - 1, 62))
-        delay = self._rng.uniform(0.0, cap)
-        if hint is not None:
-            delay = max(delay, hint)  # the server's wish is a minimum
-        return delay, None
+        return self.retry.delay(attempt, error.retry_after, self._rng), None
 
     def _error_response(
         self, error: ProviderError, attempts: int, latency_ms: float, note: str | None

@@ -1,20 +1,16 @@
-"""The HTTP side shared by the adapters: status and exception classification, Retry-After,
-the provider's error message, bounded body reading and small JSON accessors.
+"""The HTTP side shared by the adapters: status and exception classification, the provider's
+error message, bounded body reading and small JSON accessors.
 
 Kept apart from `base` so the interface module stays short; nothing here knows about
-retries or concurrency.
+retries or concurrency (Retry-After is read by `monitor.retry`).
 """
 
 from __future__ import annotations
 
-import email.utils
 import json
-import math
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC
 from typing import Any
 
 import httpx
@@ -102,40 +98,6 @@ def classify_status(status: int) -> ErrorClass | None:
     # 1xx/3xx as a final answer: redirects are not followed on purpose (a POST must not be
     # silently re-sent elsewhere), so this is a misconfigured base_url or a broken proxy.
     return ErrorClass.PROTOCOL
-
-
-def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """Seconds the server asks us to wait, from `retry-after-ms` or `Retry-After`.
-
-    `Retry-After` may be delta-seconds or an HTTP-date; `retry-after-ms` (sent by OpenAI) is
-    more precise and wins. A date in the past means 0; an unparseable value means no hint.
-    """
-    millis = headers.get("retry-after-ms")
-    if millis is not None:
-        try:
-            value = float(millis) / 1000.0
-        except ValueError:
-            pass
-        else:
-            if not math.isnan(value):
-                return max(0.0, value)
-    raw = headers.get("retry-after")
-    if raw is None:
-        return None
-    raw = raw.strip()
-    try:
-        value = float(raw)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(raw)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:  # HTTP-dates are always GMT
-            when = when.replace(tzinfo=UTC)
-        value = when.timestamp() - (time.time() if now is None else now)
-    if math.isnan(value):
-        return None
-    return max(0.0, value)
 
 
 def describe_error_body(data: Any) -> str | None:

@@ -14,13 +14,15 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from monitor.alerts.manager import AlertPolicy, evaluate_with_alerts
+from monitor import after_run
+from monitor.after_run import evaluate_and_alert
+from monitor.alerts.manager import AlertPolicy
 from monitor.alerts.outbox import deliver_due
 from monitor.alerts.slack import SlackNotifier
 from monitor.config import SecretRef, SlackSettings
 from monitor.drift.settings import DriftConfig
 from monitor.store.db import session_scope
-from monitor.store.models import Alert, DeliveryAttempt, Notification, Silence
+from monitor.store.models import Alert, DeliveryAttempt, Evaluation, Notification, Run, Silence
 from tests.fakes.slack_server import FakeSlack
 from tests.storage.test_drift_store import World
 
@@ -59,9 +61,7 @@ class Scene:
         """One hourly run and its evaluation, at the simulated time."""
         self.clock.advance(hours=hours)
         run_id = self.world.run(self.identity, **kwargs)
-        return evaluate_with_alerts(
-            self.world.engine, run_id, CONFIG, self.policy, now=self.clock()
-        )
+        return evaluate_and_alert(self.world.engine, run_id, CONFIG, self.policy, now=self.clock())
 
     def deliver(self) -> Any:
         return deliver_due(self.world.engine, self.notifier, clock=self.clock)
@@ -224,8 +224,34 @@ def test_evaluating_a_run_again_queues_nothing_twice(scene: Scene) -> None:
     scene.run(fail_rate=0.6)
     [queued] = scene.rows(Notification)
     last_run = scene.rows(Alert)[0].last_run_id
-    evaluate_with_alerts(scene.world.engine, last_run, CONFIG, POLICY, now=scene.clock())
+    evaluate_and_alert(scene.world.engine, last_run, CONFIG, POLICY, now=scene.clock())
     assert len(scene.rows(Notification)) == 1 and scene.rows(Notification)[0].id == queued.id
+
+
+def test_alerts_commit_with_the_evaluation_or_not_at_all(
+    scene: Scene, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scene.baseline()
+    scene.run(fail_rate=0.6)
+    stored = [e.id for e in scene.rows(Evaluation)]
+
+    def broken(*args: Any) -> None:
+        raise RuntimeError("the alert update failed")
+
+    monkeypatch.setattr(after_run, "update_alerts", broken)
+    with pytest.raises(RuntimeError, match="alert update failed"):
+        scene.run(fail_rate=0.6)  # would fire
+    assert [e.id for e in scene.rows(Evaluation)] == stored, "verdicts stored without alerts"
+    [alert] = scene.rows(Alert)
+    assert alert.state == "pending" and scene.rows(Notification) == []
+
+    monkeypatch.undo()  # evaluated again, the run is judged and announced as it would have been
+    failed_run = scene.rows(Run)[-1].id
+    assert failed_run is not None
+    record = evaluate_and_alert(scene.world.engine, failed_run, CONFIG, POLICY, now=scene.clock())
+    assert record is not None and record.drifted
+    assert [a.state for a in scene.rows(Alert)] == ["firing"]
+    assert len(scene.rows(Notification)) == 1
 
 
 def test_slack_down_for_ten_minutes_then_back_loses_nothing(scene: Scene) -> None:

@@ -25,7 +25,7 @@ from monitor.providers.anthropic import AnthropicProvider
 from monitor.providers.base import RetryPolicy
 from monitor.providers.openai import OpenAIProvider
 from monitor.providers.responses import ResponsesProvider
-from monitor.providers.wire import parse_retry_after
+from monitor.retry import parse_retry_after
 
 API_KEY = "sk-test-SECRET-0123456789abcdef"
 REQUEST = ChatRequest(messages=(("user", "Say hi"),), params={}, response_format="text")
