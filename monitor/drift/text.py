@@ -16,6 +16,18 @@ character kernel in turn sees changes inside words. bench/text_power.py measures
 on the pooled strings of the stratum only, never on which side a string came from, so the
 kernel is the same under every relabelling and the permutation null below is exact.
 
+Test kernel: exp(-(1 - k) / s) of each of the two kernels above, averaged, with s the median of
+1 - k over the distinct pairs of the stratum's pooled strings (the median heuristic of Gretton et
+al., "A Kernel Two-Sample Test", JMLR 2012); if most pairs are identical, the mean of the
+non-zero distances. Why: the MMD of a Hamming kernel is the sum over positions of the squared
+change of that position's word (or character) distribution, so a model that strays from its
+usual wording a little more often everywhere spreads its signal thin over hundreds of positions.
+The exponential is a product over positions, so it also sees how far a whole answer is from the
+others: in bench/text_power.py, at one varying word in 50 and 10 samples, power against such a
+change goes from 50% to 85% at the same false-rejection rate. It is positive semi-definite (the
+exponential of a PSD kernel) with a unit diagonal, and s depends on the pooled strings only, so
+the permutation null stays exact.
+
 Statistic: T = sum over strata (probe versions) of the biased MMD^2 (V-statistic) a^T K a, with
 a = 1/n_b on the baseline strings and -1/n_c on the current ones. T is an MRPP statistic
 (Mielke): up to a constant it is N/(n_b n_c) x (sum of within-side similarities / side size).
@@ -82,9 +94,36 @@ def _codes(strings: Sequence[str], max_chars: int) -> NDArray[np.uint32]:
 
 
 def text_kernel(strings: Sequence[str], max_chars: int = TEXT_MAX_CHARS) -> Floats:
-    """Gram matrix of the text kernel (module docstring): the mean of the character and the
-    word Hamming kernels."""
+    """Gram matrix of the text similarity (module docstring): the mean of the character and the
+    word Hamming kernels. The effect is measured in it."""
     return (character_kernel(strings, max_chars) + word_kernel(strings, max_chars)) / 2.0
+
+
+def statistic_kernel(strings: Sequence[str], max_chars: int = TEXT_MAX_CHARS) -> Floats:
+    """Gram matrix of the kernel the test statistic uses (module docstring): the mean of the
+    exponentiated character and word Hamming kernels."""
+    return _kernels(strings, max_chars)[1]
+
+
+def _kernels(strings: Sequence[str], max_chars: int) -> tuple[Floats, Floats]:
+    """(text similarity, test kernel) of one stratum's strings, each Hamming kernel computed
+    once."""
+    characters, words = character_kernel(strings, max_chars), word_kernel(strings, max_chars)
+    return (characters + words) / 2.0, (exponentiated(characters) + exponentiated(words)) / 2.0
+
+
+def exponentiated(similarity: Floats) -> Floats:
+    """exp(-(1 - k) / s) for a Gram matrix k with unit diagonal; s: the median of 1 - k over
+    distinct pairs, or the mean of its non-zero values when most pairs are identical (the
+    kernel is then one on identical strings and e^-1 at a typical distance either way)."""
+    distance = 1.0 - similarity
+    pairs = distance[np.triu_indices(len(distance), 1)]
+    scale = float(np.median(pairs)) if pairs.size else 0.0
+    if scale <= 0.0:
+        positive = pairs[pairs > 0.0]
+        scale = float(positive.mean()) if positive.size else 1.0  # all equal: any s will do
+    result: Floats = np.exp(-distance / scale)
+    return result
 
 
 _WORD = re.compile(r"\w+|[^\w\s]")
@@ -134,8 +173,9 @@ def _enumerated(grams: Floats, n_b: int) -> Floats:
     rows = grams.sum(axis=2)
     linear = rows[:, chosen].sum(axis=2)
     first, second = np.triu_indices(g, 1)
-    quadratic = (np.diagonal(grams, axis1=1, axis2=2)[:, chosen].sum(axis=2)
-                 + 2.0 * grams[:, chosen[:, first], chosen[:, second]].sum(axis=2))  # fmt: skip
+    quadratic = np.diagonal(grams, axis1=1, axis2=2)[:, chosen].sum(axis=2) + 2.0 * grams[
+        :, chosen[:, first], chosen[:, second]
+    ].sum(axis=2)
     values: Floats = rows.sum(axis=1)[:, None] / o**2 - (2.0 * c / o) * linear + c * c * quadratic
     return values
 
@@ -152,16 +192,20 @@ def _sampled(grams: Floats, n_b: int, rng: np.random.Generator) -> Floats:
     current = rng.permuted(np.broadcast_to(np.arange(n) >= n_b, (RANDOM_ASSIGNMENTS, n)), axis=1)
     a = np.where(current, -1.0 / (n - n_b), 1.0 / n_b)
     order = rng.permuted(np.broadcast_to(np.arange(n), (strata, n)), axis=1)
-    grams = np.take_along_axis(np.take_along_axis(grams, order[:, :, None], 1),
-                               order[:, None, :], 2)  # fmt: skip
+    grams = np.take_along_axis(
+        np.take_along_axis(grams, order[:, :, None], 1), order[:, None, :], 2
+    )
     # T = vec(a a') . vec(K): one matrix product for all strata and labellings, ~6x faster than
     # a K per stratum; the outer products are built a chunk of labellings at a time.
     flat = grams.reshape(strata, n * n)
     chunk = max(1, _CHUNK_FLOATS // (n * n))
-    return np.concatenate([
-        flat @ (rows[:, :, None] * rows[:, None, :]).reshape(len(rows), n * n).T
-        for rows in (a[i : i + chunk] for i in range(0, len(a), chunk))
-    ], axis=1)  # fmt: skip
+    return np.concatenate(
+        [
+            flat @ (rows[:, :, None] * rows[:, None, :]).reshape(len(rows), n * n).T
+            for rows in (a[i : i + chunk] for i in range(0, len(a), chunk))
+        ],
+        axis=1,
+    )
 
 
 def mmd_cumulants(
@@ -215,20 +259,21 @@ def text_test(
         raise ValueError("text_test needs the same strata, at least one, on both sides")
     if any(not b or not c for b, c in zip(base, cur, strict=True)):
         raise ValueError("every stratum needs at least one output on each side")
-    by_shape: dict[tuple[int, int], list[Floats]] = {}
+    by_shape: dict[tuple[int, int], list[tuple[Floats, Floats]]] = {}
     for b, c in zip(base, cur, strict=True):
-        by_shape.setdefault((len(b), len(c)), []).append(text_kernel([*b, *c], max_chars))
+        by_shape.setdefault((len(b), len(c)), []).append(_kernels([*b, *c], max_chars))
     rng = np.random.default_rng(seed)
     deviation = variance = third = 0.0
     within_sum = between_sum = 0.0
     for (n_b, _), kernels in sorted(by_shape.items()):
-        grams = np.stack(kernels)
+        similarities = np.stack([similarity for similarity, _ in kernels])
+        grams = np.stack([gram for _, gram in kernels])
         statistic, mean, var, skew_moment = mmd_cumulants(grams, n_b, rng)
         varies = var > 0
         deviation += float((statistic - mean)[varies].sum())
         variance += float(var.sum())
         third += float(skew_moment.sum())
-        within, between = _similarities(grams, n_b)
+        within, between = _similarities(similarities, n_b)
         within_sum += float(within.sum())
         between_sum += float(between.sum())
     if variance > 0:
@@ -239,7 +284,7 @@ def text_test(
     strata = len(base)
     within_mean, between_mean = within_sum / strata, between_sum / strata
     return TestResult(
-        test="stratified MMD (character and word Hamming kernels)",
+        test="stratified MMD (exponentiated character and word Hamming kernels)",
         p_value=p,
         effect=within_mean - between_mean,
         effect_name="text similarity drop",

@@ -15,7 +15,9 @@ from scipy.stats import binomtest, kstest, moment, pearson3
 from monitor.drift.text import (
     ENUMERATION_LIMIT,
     character_kernel,
+    exponentiated,
     mmd_cumulants,
+    statistic_kernel,
     text_kernel,
     text_test,
     word_kernel,
@@ -65,12 +67,12 @@ def brute_force_cumulants(base: list[list[str]], cur: list[list[str]]) -> tuple[
     """(T, mean, variance, third central moment) of the joint permutation distribution, from
     every combination of every stratum's labellings."""
     per_stratum = [
-        all_labellings(text_kernel([*b, *c]), len(b)) for b, c in zip(base, cur, strict=True)
+        all_labellings(statistic_kernel([*b, *c]), len(b)) for b, c in zip(base, cur, strict=True)
     ]
     observed = 0.0
     for b, c in zip(base, cur, strict=True):
         a = np.r_[np.full(len(b), 1.0 / len(b)), np.full(len(c), -1.0 / len(c))]
-        observed += a @ text_kernel([*b, *c]) @ a
+        observed += a @ statistic_kernel([*b, *c]) @ a
     joint = np.array([sum(t) for t in itertools.product(*per_stratum)])
     return observed, joint.mean(), joint.var(), float(moment(joint, order=3))
 
@@ -82,8 +84,10 @@ def test_kernel_known_values() -> None:
     assert gram.tolist() == [[float(Fraction(v, 3)) for v in row] for row in thirds]
     # Padding matches padding: two short strings agree beyond their ends.
     assert character_kernel(["a", "a", "abc"]).tolist() == [
-        [1.0, 1.0, 1 / 3], [1.0, 1.0, 1 / 3], [1 / 3, 1 / 3, 1.0]
-    ]  # fmt: skip
+        [1.0, 1.0, 1 / 3],
+        [1.0, 1.0, 1 / 3],
+        [1 / 3, 1 / 3, 1.0],
+    ]
     # Characters, not bytes: "é" and "😀" are one position each (as UTF-8, 2 and 4 bytes).
     assert character_kernel(["é😀x", "é😀y"])[0, 1] == pytest.approx(2 / 3)
     # Cut to max_chars before comparing.
@@ -111,12 +115,35 @@ def test_kernel_known_values() -> None:
     )
 
 
-def test_kernel_is_positive_semi_definite_with_unit_diagonal() -> None:
+def test_exponentiated_kernel_known_values() -> None:
+    # Distances 1 - k over the 3 distinct pairs: 0.2, 0.4, 0.6; median s = 0.4.
+    similarity = np.array([[1.0, 0.8, 0.6], [0.8, 1.0, 0.4], [0.6, 0.4, 1.0]])
+    expected = np.exp(-np.array([[0.0, 0.2, 0.4], [0.2, 0.0, 0.6], [0.4, 0.6, 0.0]]) / 0.4)
+    assert exponentiated(similarity) == pytest.approx(expected)
+    # Most pairs identical (median distance 0): s = the mean of the non-zero distances.
+    # Four equal strings and one at distance 0.4 from them: 6 of 10 pairs at 0.
+    similarity = np.ones((5, 5))
+    similarity[4, :4] = similarity[:4, 4] = 0.6
+    assert exponentiated(similarity)[0, 1] == 1.0
+    assert exponentiated(similarity)[0, 4] == pytest.approx(math.exp(-1.0))
+    # All identical: all ones.
+    assert exponentiated(np.ones((3, 3))).tolist() == np.ones((3, 3)).tolist()
+    # The statistic's kernel is the mean of the two exponentiated Hamming kernels.
+    strings = ["the cat sat.", "the dog sat.", "a", ""]
+    assert statistic_kernel(strings) == pytest.approx(
+        (exponentiated(character_kernel(strings)) + exponentiated(word_kernel(strings))) / 2
+    )
+
+
+@pytest.mark.parametrize("kernel", [text_kernel, statistic_kernel])
+def test_kernel_is_positive_semi_definite_with_unit_diagonal(kernel: object) -> None:
+    assert callable(kernel)
     rng = np.random.default_rng(5)
     for _ in range(20):
-        strings = [rng.choice(LETTERS[:3], int(rng.integers(0, 40))).tobytes().decode()
-                   for _ in range(15)]  # fmt: skip
-        gram = text_kernel(strings)
+        strings = [
+            rng.choice(LETTERS[:3], int(rng.integers(0, 40))).tobytes().decode() for _ in range(15)
+        ]
+        gram = kernel(strings)
         assert np.allclose(gram, gram.T)
         assert np.all(np.diag(gram) == 1.0)
         assert np.linalg.eigvalsh(gram).min() > -1e-12
@@ -140,7 +167,7 @@ def test_hand_computed_p_values() -> None:
     assert result.baseline_value == pytest.approx(1 / 3)
     assert result.current_value == pytest.approx(7 / 24)
     assert result.effect == pytest.approx(1 / 24)
-    assert result.test == "stratified MMD (character and word Hamming kernels)"
+    assert result.test == "stratified MMD (exponentiated character and word Hamming kernels)"
     assert result.effect_name == "text similarity drop"
     assert (result.baseline_n, result.current_n, result.strata) == (2, 2, 1)
 
@@ -155,8 +182,10 @@ def test_exact_enumeration_matches_brute_force() -> None:
         expected = float(pearson3.sf(z, third / variance**1.5))
         assert text_test(base, cur).p_value == pytest.approx(expected, rel=1e-9)
         # The per-stratum cumulants add up to the joint distribution's (strata independent).
-        parts = [mmd_cumulants(text_kernel([*b, *c])[None], len(b), rng) for b, c in
-                 zip(base, cur, strict=True)]  # fmt: skip
+        parts = [
+            mmd_cumulants(statistic_kernel([*b, *c])[None], len(b), rng)
+            for b, c in zip(base, cur, strict=True)
+        ]
         summed = [sum(float(part[i][0]) for part in parts) for i in range(4)]
         assert summed == pytest.approx([observed, mean, variance, third], rel=1e-9, abs=1e-15)
 
@@ -166,7 +195,7 @@ def test_sampled_cumulants_estimate_the_exact_ones() -> None:
     assert math.comb(14, 7) > ENUMERATION_LIMIT
     rng = np.random.default_rng(2)
     base, cur = null_data(rng, 8, [(7, 7)], rate=0.1)
-    grams = np.stack([text_kernel([*b, *c]) for b, c in zip(base, cur, strict=True)])
+    grams = np.stack([statistic_kernel([*b, *c]) for b, c in zip(base, cur, strict=True)])
     exact = [all_labellings(g, 7) for g in grams]
     _, mean, variance, third = mmd_cumulants(grams, 7, np.random.default_rng(0))
     # 2000 draws per stratum: ~5% error on one stratum's variance, more on its third moment.
@@ -181,7 +210,7 @@ def brute_force_monte_carlo_p(
     """Permutation p-value from random relabellings within every stratum."""
     observed, total = 0.0, np.zeros(resamples)
     for b, c in zip(base, cur, strict=True):
-        gram = text_kernel([*b, *c])
+        gram = statistic_kernel([*b, *c])
         a = np.r_[np.full(len(b), 1.0 / len(b)), np.full(len(c), -1.0 / len(c))]
         observed += a @ gram @ a
         relabelled = rng.permuted(np.broadcast_to(a, (resamples, len(a))), axis=1)

@@ -47,7 +47,7 @@ def test_a_model_that_words_things_differently_drifts_on_text_alone() -> None:
     assert same.state is State.NOT_SIGNIFICANT
     assert changed.state is State.DRIFTED
     assert changed.effect > DriftConfig().min_text_change
-    assert changed.test == "stratified MMD (character and word Hamming kernels)"
+    assert changed.test == "stratified MMD (exponentiated character and word Hamming kernels)"
 
 
 def test_identical_outputs_leave_the_text_metric_out_of_the_count() -> None:
