@@ -74,10 +74,15 @@ def build_wheel(tmp_path: Path) -> Path:
     source = tmp_path / "src"
     shutil.copytree(REPO, source, ignore=COPY_IGNORE, symlinks=True)
     dist = tmp_path / "dist"
-    run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(dist), "."],
+    # Verbose, so the build backend's own warnings reach the output.
+    built = run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--verbose", "-w", str(dist), "."],
         cwd=source,
     )
+    # Data-only folders (starter, report templates, demo data) must be declared packages:
+    # otherwise setuptools prints a "Package would be ignored" warning per folder on every
+    # install, `make demo`'s first one included.
+    assert "would be ignored" not in built.stdout + built.stderr
     wheels = list(dist.glob("llm_driftmon-*.whl"))
     assert len(wheels) == 1, wheels
     return wheels[0]
