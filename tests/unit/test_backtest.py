@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,14 @@ from monitor.drift.backtest import (
 from monitor.drift.model import State
 from monitor.drift.settings import DriftConfig
 
-LLMDRIFT = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "llmdrift" / "generation"
+# The LLMDrift generations (github.com/lchen001/LLMDrift, folder generation/): beside the
+# checkout as ../shared/datasets/llmdrift/generation, or wherever DRIFTMON_LLMDRIFT points
+# (README, "Running the LLMDrift backtest tests").
+LLMDRIFT = Path(
+    os.environ.get("DRIFTMON_LLMDRIFT")
+    or Path(__file__).resolve().parents[3] / "shared" / "datasets" / "llmdrift" / "generation"
+)
+NO_LLMDRIFT = f"LLMDrift data not found at {LLMDRIFT} (set DRIFTMON_LLMDRIFT; see README)"
 GPT4 = ("openaichat/gpt-4-0314", "openaichat/gpt-4-0613")
 GPT35 = ("openaichat/gpt-3.5-turbo-0301", "openaichat/gpt-3.5-turbo-0613")
 COLUMNS = ["", "model", "id", "query", "ref_answer", "answer", "answer_token", "Directly Usable"]
@@ -235,7 +243,10 @@ CODE_AT_20 = (
 )
 
 
-@pytest.mark.skipif(not LLMDRIFT.is_dir(), reason=f"LLMDrift data not found at {LLMDRIFT}")
+@pytest.mark.skipif(
+    not LLMDRIFT.is_dir(),
+    reason=NO_LLMDRIFT,
+)
 @pytest.mark.parametrize(
     ("name", "scorer", "pass_rate_drifts"),
     [
@@ -267,7 +278,10 @@ def test_gpt4_march_to_june_is_flagged_on_llmdrift(
         assert report.flagged("pass_rate") >= 0.7, name
 
 
-@pytest.mark.skipif(not LLMDRIFT.is_dir(), reason=f"LLMDrift data not found at {LLMDRIFT}")
+@pytest.mark.skipif(
+    not LLMDRIFT.is_dir(),
+    reason=NO_LLMDRIFT,
+)
 def test_gpt35_opinion_length_is_never_flagged_on_llmdrift() -> None:
     """GPT-3.5 March -> June opinion answers barely change length (mean 28.3 -> 27.7 chars; the
     median per-prompt shift is 0 characters and 0 tokens): neither length metric ever drifts.
