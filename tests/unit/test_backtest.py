@@ -236,10 +236,11 @@ def state(report: BacktestReport, metric: str) -> str:
 
 
 CODE_AT_20 = (
-    "LEETCODE_EASY GPT-4 0314->0613 at 20 probes, 2 evaluations: pass_rate PENDING in the shown "
-    "window and any_flagged 0.00 of 20 samples (0.50 with 3 evaluations, 0.75 with 4; 0.35 at 30 "
-    "probes). One output per prompt: in the shown window 11 of 20 probes flip, exact McNemar "
-    "p = 2^-10, evidence +2.1 per evaluation against a threshold of 4.7"
+    "LEETCODE_EASY GPT-4 0314->0613 at 20 probes, 2 evaluations: pass_rate drifted in the shown "
+    "window (11 of 20 probes flip, exact McNemar p = 2^-10: evidence 3.1 - k 1.5 per evaluation "
+    "against a threshold of 3.0), but any_flagged 0.20 of 20 samples (0.50 with 3 evaluations, "
+    "0.75 with 4): most samples hold fewer flipped probes, and one output per prompt gives no "
+    "more evidence per run"
 )
 
 
