@@ -35,6 +35,7 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.cli.output import fmt_rate, safe_text
+from monitor.drift.model import State
 from monitor.errors import DriftmonError, UsageError
 
 if TYPE_CHECKING:
@@ -290,7 +291,7 @@ def _drift_line(record: EvaluationRecord | None) -> str:
         return record.status.replace("_", " ")
     if record.drifted:
         return "DRIFT: " + ", ".join(v.metric for v in record.drifted)
-    pending = [v.metric for v in record.verdicts if v.state.value == "pending"]
+    pending = [v.metric for v in record.verdicts if v.state is State.PENDING]
     return (
         "significant once, not yet persistent: " + ", ".join(pending) if pending else ("no drift")
     )

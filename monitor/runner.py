@@ -10,20 +10,15 @@ sent, and nothing is ever stored twice.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
-import os
-import socket
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine, func, select, update
-from sqlalchemy.orm import Session
-from sqlmodel import col
+from sqlalchemy import Engine
 
 from monitor.config import ResolvedTarget
 from monitor.probes.bundle import request_schema
@@ -31,8 +26,9 @@ from monitor.probes.model import Probe, ProbeSet
 from monitor.probes.strict import probe_strict, tool_strict
 from monitor.providers.base import ChatRequest, ProviderResponse, RetryPolicy, ToolCall, ToolSpec
 from monitor.providers.factory import build_provider
-from monitor.store.db import session_scope
-from monitor.store.models import ModelIdentity, Result, Run, utcnow
+from monitor.store.models import utcnow
+from monitor.store.runs import ClosedRun, close_run, open_run
+from monitor.store.states import ResultVerdict, RunStatus, RunTrigger
 from monitor.store.writes import (
     done_samples,
     ensure_identity,
@@ -44,7 +40,6 @@ from monitor.validation import OutputLimits, judge
 
 BATCH_SIZE = 100
 BATCH_SECONDS = 0.25
-STALE_OWNER = timedelta(minutes=10)  # a run on another host is dead after this much silence
 ProgressCallback = Callable[[int, int], None]
 
 
@@ -53,7 +48,7 @@ class RunOutcome:
     id: int
     target: str
     probe_set: str
-    status: str
+    status: RunStatus
     results: int
     passed: int
     failed: int
@@ -62,6 +57,31 @@ class RunOutcome:
     model: str | None
     fingerprint: str | None
     error_classes: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls,
+        run_id: int,
+        target: str,
+        probe_set: str,
+        status: RunStatus,
+        resumed: bool,
+        closed: ClosedRun,
+    ) -> RunOutcome:
+        return cls(
+            id=run_id,
+            target=target,
+            probe_set=probe_set,
+            status=status,
+            results=closed.results,
+            passed=closed.passed,
+            failed=closed.failed,
+            errors=closed.errors,
+            resumed=resumed,
+            model=closed.model,
+            fingerprint=closed.fingerprint,
+            error_classes=closed.error_classes,
+        )
 
     @property
     def pass_rate(self) -> float | None:
@@ -83,10 +103,6 @@ class RunOutcome:
             "error_classes": self.error_classes,
             "identity": {"model": self.model, "fingerprint": self.fingerprint},
         }
-
-
-def owner_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def probe_definition(probe: Probe) -> dict[str, Any]:
@@ -157,21 +173,6 @@ def rendered_output(text: str, tool_calls: tuple[ToolCall, ...]) -> str:
     return "\n".join([text, *calls] if text else calls)
 
 
-def owner_is_dead(owner: str, heartbeat_age: timedelta) -> bool:
-    """Whether the process that owns a running run is gone (checked directly on this host,
-    by heartbeat age elsewhere)."""
-    host, _, pid = owner.rpartition(":")
-    if host == socket.gethostname() and pid.isdigit():
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False  # it exists and belongs to someone else: alive
-        return False
-    return heartbeat_age > STALE_OWNER
-
-
 class Runner:
     def __init__(
         self,
@@ -193,7 +194,7 @@ class Runner:
         *,
         client: httpx.AsyncClient,
         samples: int | None = None,
-        trigger: str = "manual",
+        trigger: RunTrigger = RunTrigger.MANUAL,
         slot: str | None = None,
         progress: ProgressCallback | None = None,
     ) -> RunOutcome:
@@ -220,14 +221,17 @@ class Runner:
         ).hexdigest()[:16]
         planned = sum(n for _p, _pv, n in plan)
         run_id, resumed = await asyncio.to_thread(
-            self._open_run,
-            target_id,
-            probe_set.name,
-            plan_hash,
-            planned,
-            trigger,
-            slot,
-            max((n for _p, _pv, n in plan), default=0),
+            functools.partial(
+                open_run,
+                self.engine,
+                target_id=target_id,
+                probe_set=probe_set.name,
+                plan_hash=plan_hash,
+                planned=planned,
+                trigger=trigger,
+                slot=slot,
+                samples=max((n for _p, _pv, n in plan), default=0),
+            )
         )
         done = await asyncio.to_thread(done_samples, self.engine, run_id) if resumed else set()
         work = [(p, pv, k) for p, pv, n in plan for k in range(n) if (pv, k) not in done]
@@ -263,19 +267,17 @@ class Runner:
                     group.create_task(guarded(item))
 
         writer = asyncio.create_task(self._write(queue, run_id, counter, planned, progress))
-        status = "complete"
+        status = RunStatus.COMPLETE
         try:
             await send_all()
         except BaseException:
-            status = "interrupted"
+            status = RunStatus.INTERRUPTED
             raise
         finally:
             await queue.put(None)
             await asyncio.shield(writer)
-            outcome = await asyncio.to_thread(
-                self._close_run, run_id, status, target.name, probe_set.name, resumed
-            )
-        return outcome
+            closed = await asyncio.to_thread(close_run, self.engine, run_id, status)
+        return RunOutcome.of(run_id, target.name, probe_set.name, status, resumed, closed)
 
     async def _row(
         self,
@@ -315,7 +317,7 @@ class Runner:
             row["identity_id"] = identities[key]
         if not response.ok:
             row.update(
-                verdict="error",
+                verdict=ResultVerdict.ERROR,
                 error_class=str(response.error_class),
                 error_message=(response.error_message or "")[:500],
                 reason=f"provider error: {response.error_class}",
@@ -381,122 +383,3 @@ class Runner:
                 if progress:
                     progress(counter[0], planned)
                 batch = []
-
-    def _open_run(
-        self,
-        target_id: int,
-        probe_set: str,
-        plan_hash: str,
-        planned: int,
-        trigger: str,
-        slot: str | None,
-        samples: int,
-    ) -> tuple[int, bool]:
-        now = utcnow()
-        with session_scope(self.engine) as s:
-            stale = (
-                s.execute(
-                    select(Run).where(
-                        col(Run.target_id) == target_id,
-                        col(Run.probe_set) == probe_set,
-                        col(Run.status) == "running",
-                    )
-                )
-                .scalars()
-                .all()
-            )
-            for run in stale:
-                if not owner_is_dead(run.owner, now - run.heartbeat_at):
-                    continue
-                # Same plan and same slot (both None for manual runs): carry on where it
-                # stopped, sending only the missing samples.
-                if run.plan_hash == plan_hash and run.slot == slot:
-                    run.owner, run.heartbeat_at = owner_id(), now
-                    run.note = "resumed after its process stopped"
-                    assert run.id is not None
-                    return run.id, True
-                run.status, run.finished_at = "interrupted", now
-                run.note = "its process stopped; the probe plan changed before it was resumed"
-                if run.slot == slot:
-                    run.slot = None  # give its slot to the run that replaces it
-            run = Run(
-                target_id=target_id,
-                probe_set=probe_set,
-                trigger=trigger,
-                slot=slot,
-                samples=samples,
-                planned=planned,
-                plan_hash=plan_hash,
-                owner=owner_id(),
-                started_at=now,
-                heartbeat_at=now,
-            )
-            s.add(run)
-            s.flush()
-            assert run.id is not None
-            return run.id, False
-
-    def _close_run(
-        self, run_id: int, status: str, target: str, probe_set: str, resumed: bool
-    ) -> RunOutcome:
-        with session_scope(self.engine) as s:
-            verdicts = dict(
-                s.execute(
-                    select(col(Result.verdict), func.count())
-                    .where(col(Result.run_id) == run_id)
-                    .group_by(col(Result.verdict))
-                ).all()
-            )
-            error_classes = dict(
-                s.execute(
-                    select(col(Result.error_class), func.count())
-                    .where(col(Result.run_id) == run_id, col(Result.verdict) == "error")
-                    .group_by(col(Result.error_class))
-                ).all()
-            )
-            identity_counts = Counter(
-                dict(
-                    s.execute(
-                        select(col(Result.identity_id), func.count())
-                        .where(col(Result.run_id) == run_id, col(Result.identity_id).is_not(None))
-                        .group_by(col(Result.identity_id))
-                    ).all()
-                )
-            )
-            identity_id = identity_counts.most_common(1)[0][0] if identity_counts else None
-            s.execute(
-                update(Run)
-                .where(col(Run.id) == run_id)
-                .values(
-                    status=status,
-                    finished_at=utcnow(),
-                    passed=verdicts.get("pass", 0),
-                    failed=verdicts.get("fail", 0),
-                    errors=verdicts.get("error", 0),
-                    identity_id=identity_id,
-                )
-            )
-            identity = s.get(ModelIdentity, identity_id) if identity_id else None
-        return RunOutcome(
-            id=run_id,
-            target=target,
-            probe_set=probe_set,
-            status=status,
-            results=sum(verdicts.values()),
-            passed=verdicts.get("pass", 0),
-            failed=verdicts.get("fail", 0),
-            errors=verdicts.get("error", 0),
-            resumed=resumed,
-            model=identity.model or None if identity else None,
-            fingerprint=identity.fingerprint or None if identity else None,
-            error_classes={str(k): v for k, v in error_classes.items()},
-        )
-
-
-def run_count(engine: Engine, run_id: int) -> int:
-    with Session(engine) as s:
-        return int(
-            s.execute(
-                select(func.count()).select_from(Result).where(col(Result.run_id) == run_id)
-            ).scalar_one()
-        )

@@ -1,20 +1,10 @@
 """Alerting: what an alert says (`message`), how untrusted text is made safe (`escape`), and how
 it reaches people (`slack`). The alert lifecycle and the delivery outbox build on these.
 
-This module holds what every notifier shares: the contract below, the `Delivery` result, and
-the helpers that turn an HTTP answer into a transient or permanent error. It imports nothing
-heavy, so the CLI can import `monitor.alerts` at start; `slack_sdk` is imported only when a
-Slack notifier is built.
-
-Contract of `Notifier.send(msg, *, thread_ts=None) -> Delivery`:
-- one attempt, no retries inside: the caller (the outbox) owns retries, their backoff and the
-  record of every attempt; the server's Retry-After is read with `monitor.retry`;
-- on failure it raises `TransientNotificationError` (worth retrying; `retry_after` is the
-  server's hint in seconds, or None) or `PermanentNotificationError` (retrying cannot help:
-  bad credentials, unknown channel, ...). Nothing else escapes;
-- exception messages, logs and reprs never contain a secret (token or webhook URL);
-- `thread_ts` asks for a reply in the thread of an earlier `Delivery.ts`; a notifier whose
-  `can_thread` is False posts at top level instead.
+This module holds what every notifier shares: the `Notifier` contract, the `Delivery` result,
+and the helpers that turn an HTTP answer into a transient or permanent error. It imports
+nothing heavy, so the CLI can import `monitor.alerts` at start; `slack_sdk` is imported only
+when a Slack notifier is built.
 """
 
 from __future__ import annotations
@@ -63,7 +53,39 @@ class Delivery:
 
 
 class Notifier(Protocol):
-    name: str
+    """Delivers one AlertMessage to people: `monitor.alerts.slack.SlackNotifier` is the one
+    there is. The outbox (`monitor.alerts.outbox.deliver_due`) calls it for each due row, and
+    `send_now` for `driftmon alerts test`.
+
+    `send(msg, *, thread_ts=None) -> Delivery` is called with a message rebuilt from the
+    outbox's JSON (its sequences may be lists; every string in it is untrusted and must be
+    escaped for the medium) and, for replies (`resolved`, `outage_resolved`, `spread`), the
+    `Delivery.ts` of the alert's first delivered message; the outbox passes None when
+    `can_thread` is False, and a notifier that cannot thread posts at top level anyway. It
+    returns where the message landed (`Delivery`), once the service has acknowledged it.
+
+    What must hold:
+    - one attempt, no waiting and no retries inside: the outbox owns retries, their backoff
+      (`monitor.retry`, the server's Retry-After included) and the record of every attempt.
+      One fallback within the call is allowed (Slack resends as text only, at once, when it
+      refuses the blocks; `Delivery.text_only` says so);
+    - it returns or raises well within the outbox's lease (`outbox.LEASE`, two minutes; Slack:
+      a 10 s client timeout), else another pass may send the row again;
+    - it is called from worker threads (the daemon delivers in `asyncio.to_thread`, and the
+      periodic pass and the pass after a run may overlap), so it keeps no per-call state;
+    - exception messages, logs and reprs never contain a secret (token or webhook URL).
+
+    Raises `TransientNotificationError` when retrying may help (HTTP 429 and 5xx, timeouts,
+    refused connections; `retry_after` is the server's hint in seconds, or None): the outbox
+    records the attempt and schedules the row again, `send_now` retries while its time
+    allows. Raises `PermanentNotificationError` when it cannot (bad credentials, unknown
+    channel, ...): the outbox marks the row failed for good and logs it; `send_now` raises it.
+    Nothing else is meant to escape. A ValueError or TypeError is taken as an unreadable
+    message and fails the row for good; anything else propagates out of `deliver_due`,
+    records nothing, and leaves the row to be sent again once its lease expires.
+    """
+
+    name: str  # what the notifier is, e.g. "slack"
 
     @property
     def can_thread(self) -> bool: ...

@@ -49,12 +49,12 @@ from monitor.store.models import (
     Silence,
     Target,
 )
+from monitor.store.states import AlertState, ResultVerdict
 
 if TYPE_CHECKING:
     from monitor.config import AlertSettings
     from monitor.drift.queries import EvaluationRecord
 
-QUALITY, OPERATIONAL = Family.QUALITY.value, Family.OPERATIONAL.value
 OUTAGE_METRIC = "error_rate"  # what a silence names to silence outage alerts
 MAX_EXAMPLES = 3
 
@@ -120,18 +120,18 @@ def covered(silences: Sequence[Silence], metrics: Sequence[str]) -> bool:
     )
 
 
-def open_alert(s: Session, target_id: int, probe_set: str | None, family: str) -> Alert | None:
+def open_alert(s: Session, target_id: int, probe_set: str | None, family: Family) -> Alert | None:
     query = select(Alert).where(
         col(Alert.target_id) == target_id,
         col(Alert.family) == family,
-        col(Alert.state) != "resolved",
+        col(Alert.state) != AlertState.RESOLVED,
     )
     if probe_set is not None:
         query = query.where(col(Alert.probe_set) == probe_set)
     return s.execute(query.order_by(col(Alert.id)).limit(1)).scalars().first()
 
 
-def _open(s: Session, run: Run, family: str, state: str, now: datetime) -> Alert:
+def _open(s: Session, run: Run, family: Family, state: AlertState, now: datetime) -> Alert:
     assert run.id is not None
     alert = Alert(
         target_id=run.target_id,
@@ -139,7 +139,7 @@ def _open(s: Session, run: Run, family: str, state: str, now: datetime) -> Alert
         family=family,
         state=state,
         opened_at=now,
-        fired_at=now if state == "firing" else None,
+        fired_at=now if state is AlertState.FIRING else None,
         last_run_id=run.id,
     )
     s.add(alert)
@@ -179,7 +179,7 @@ def _announce(
 def _resolve(
     s: Session, alert: Alert, msg: AlertMessage, policy: AlertPolicy, now: datetime
 ) -> None:
-    alert.state, alert.resolved_at = "resolved", now
+    alert.state, alert.resolved_at = AlertState.RESOLVED, now
     if policy.notify and alert.notified_at is not None:
         assert alert.id is not None
         queue(s, f"alert:{alert.id}:{msg.kind}", msg, alert_id=alert.id, now=now)
@@ -194,7 +194,7 @@ def _update_outage(
     now: datetime,
 ) -> None:
     assert target.id is not None and run.id is not None
-    alert = open_alert(s, target.id, run.probe_set, OPERATIONAL)
+    alert = open_alert(s, target.id, run.probe_set, Family.OPERATIONAL)
     if _seen(alert, run):
         return
     total = run.passed + run.failed + run.errors
@@ -207,7 +207,7 @@ def _update_outage(
         p_adjusted=None,
         baseline_n=0,
         current_n=total,
-        state="firing" if share >= policy.outage_error_rate else "resolved",
+        state=AlertState.FIRING if share >= policy.outage_error_rate else AlertState.RESOLVED,
     )
     base = AlertMessage(
         kind="outage",
@@ -218,7 +218,7 @@ def _update_outage(
     )
     if share >= policy.outage_error_rate:
         if alert is None:
-            alert = _open(s, run, OPERATIONAL, "firing", now)
+            alert = _open(s, run, Family.OPERATIONAL, AlertState.FIRING, now)
         alert.last_run_id, alert.metrics = run.id, [OUTAGE_METRIC]
         msg = replace(
             base, examples=_errors(s, run.id), opened_at=alert.opened_at, alert_id=alert.id
@@ -247,7 +247,7 @@ def _update_drift(
     now: datetime,
 ) -> None:
     assert target.id is not None and run.id is not None
-    alert = open_alert(s, target.id, run.probe_set, QUALITY)
+    alert = open_alert(s, target.id, run.probe_set, Family.QUALITY)
     if _seen(alert, run):
         return
     quality = [v for v in record.verdicts if v.family is Family.QUALITY]
@@ -266,13 +266,13 @@ def _update_drift(
     spread: list[str] = []  # metrics drifting now that the last evaluation did not list
     if drifted:
         if alert is None:
-            alert = _open(s, run, QUALITY, "firing", now)
-        elif alert.state == "pending":
-            alert.state, alert.fired_at = "firing", now
+            alert = _open(s, run, Family.QUALITY, AlertState.FIRING, now)
+        elif alert.state == AlertState.PENDING:
+            alert.state, alert.fired_at = AlertState.FIRING, now
         spread = [v.metric for v in drifted if v.metric not in alert.metrics]
         alert.metrics = [v.metric for v in drifted]
     elif pending and alert is None:
-        alert = _open(s, run, QUALITY, "pending", now)
+        alert = _open(s, run, Family.QUALITY, AlertState.PENDING, now)
     elif alert is not None and tested and not pending:
         alert.last_run_id, alert.last_evaluation_id = run.id, record.evaluation_id
         msg = replace(
@@ -287,10 +287,12 @@ def _update_drift(
     if alert is None:
         return
     alert.last_run_id, alert.last_evaluation_id = run.id, record.evaluation_id
-    if alert.state != "firing":
+    if alert.state != AlertState.FIRING:
         return
-    outage = open_alert(s, target.id, None, OPERATIONAL)
-    if covered(silences, alert.metrics) or (outage is not None and outage.state == "firing"):
+    outage = open_alert(s, target.id, None, Family.OPERATIONAL)
+    if covered(silences, alert.metrics) or (
+        outage is not None and outage.state == AlertState.FIRING
+    ):
         return
     msg = replace(
         base, examples=_failures(s, record.run_ids), opened_at=alert.fired_at, alert_id=alert.id
@@ -334,7 +336,7 @@ def _failures(s: Session, run_ids: Sequence[int]) -> tuple[Example, ...]:
     rows = s.execute(
         select(col(ProbeVersion.probe_id), col(Result.output), col(Result.reason))
         .join(ProbeVersion, col(ProbeVersion.id) == col(Result.probe_version_id))
-        .where(col(Result.run_id).in_(list(run_ids)), col(Result.verdict) == "fail")
+        .where(col(Result.run_id).in_(list(run_ids)), col(Result.verdict) == ResultVerdict.FAIL)
         .order_by(col(Result.id))
         .limit(MAX_EXAMPLES)
     ).all()
@@ -345,7 +347,7 @@ def _errors(s: Session, run_id: int) -> tuple[Example, ...]:
     rows = s.execute(
         select(col(ProbeVersion.probe_id), col(Result.error_message), col(Result.error_class))
         .join(ProbeVersion, col(ProbeVersion.id) == col(Result.probe_version_id))
-        .where(col(Result.run_id) == run_id, col(Result.verdict) == "error")
+        .where(col(Result.run_id) == run_id, col(Result.verdict) == ResultVerdict.ERROR)
         .order_by(col(Result.id))
         .limit(MAX_EXAMPLES)
     ).all()

@@ -61,7 +61,9 @@ class MetricLine:
     p_adjusted: float | None  # None: no test was run (e.g. insufficient data)
     baseline_n: int
     current_n: int
-    state: str  # a monitor.drift.model.State value, e.g. "drifted"
+    # A monitor.drift.model.State (e.g. "drifted"); the outage line holds an
+    # monitor.store.states.AlertState (firing | resolved). Read back from the outbox as str.
+    state: str
 
 
 @dataclass(frozen=True)

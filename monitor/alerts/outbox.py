@@ -31,7 +31,7 @@ from sqlalchemy import ColumnElement, Engine, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 from sqlmodel import col
 
-from monitor.alerts.message import AlertMessage, message_from_json, message_to_json
+from monitor.alerts.message import AlertKind, AlertMessage, message_from_json, message_to_json
 from monitor.errors import (
     NotificationError,
     PermanentNotificationError,
@@ -40,6 +40,7 @@ from monitor.errors import (
 from monitor.retry import HintRule, RetryPolicy
 from monitor.store.db import session_scope
 from monitor.store.models import Alert, DeliveryAttempt, Notification, utcnow
+from monitor.store.states import AttemptOutcome, NotificationStatus
 
 if TYPE_CHECKING:
     from monitor.alerts import Delivery, Notifier
@@ -61,7 +62,7 @@ DELIVERY_RETRY = RetryPolicy(
     min_delay=1.0,
     budget=None,
 )
-THREADED_KINDS = frozenset({"resolved", "outage_resolved", "spread"})
+THREADED_KINDS: frozenset[AlertKind] = frozenset({"resolved", "outage_resolved", "spread"})
 
 
 def queue(
@@ -126,10 +127,10 @@ def _due(now: datetime) -> list[ColumnElement[bool]]:
     blocked = exists().where(  # an earlier message of the same alert is still to be sent
         col(earlier.alert_id) == col(Notification.alert_id),
         col(earlier.id) < col(Notification.id),
-        col(earlier.status) == "pending",
+        col(earlier.status) == NotificationStatus.PENDING,
     )
     return [
-        col(Notification.status) == "pending",
+        col(Notification.status) == NotificationStatus.PENDING,
         col(Notification.next_attempt_at) <= now,
         or_(col(Notification.lease_until).is_(None), col(Notification.lease_until) <= now),
         or_(col(Notification.alert_id).is_(None), ~blocked),
@@ -190,19 +191,19 @@ def _send(
             started_at=started,
             duration_ms=duration_ms,
             owner=owner,
-            outcome="sent",
+            outcome=AttemptOutcome.SENT,
         )
         stored.attempts += 1
         stored.lease_until = stored.lease_owner = None
         if delivery is not None:
-            stored.status, stored.sent_at, stored.last_error = "sent", now, None
+            stored.status, stored.sent_at, stored.last_error = NotificationStatus.SENT, now, None
             stored.slack_ts, stored.slack_channel = delivery.ts, delivery.channel
             stored.text_only = delivery.text_only
             _remember_thread(s, stored, delivery)
             report.sent += 1
         elif isinstance(error, PermanentNotificationError):
-            stored.status, stored.last_error = "failed", str(error)[:500]
-            attempt.outcome, attempt.error = "permanent", str(error)[:500]
+            stored.status, stored.last_error = NotificationStatus.FAILED, str(error)[:500]
+            attempt.outcome, attempt.error = AttemptOutcome.PERMANENT, str(error)[:500]
             report.failed += 1
             report.errors.append(f"notification {row.id}: {error}")
             log.error("alert notification %s failed for good: %s", row.id, error)
@@ -213,7 +214,7 @@ def _send(
             stored.next_attempt_at = now + timedelta(seconds=delay)
             stored.last_error = str(error)[:500]
             attempt.outcome, attempt.error, attempt.retry_after = (
-                "transient",
+                AttemptOutcome.TRANSIENT,
                 str(error)[:500],
                 wait,
             )

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 from monitor.alerts import Delivery, classify, error_code, resolve_secret, silent_logger
 from monitor.alerts.escape import code, code_block, escape, plain, slack_len
 from monitor.alerts.message import WORDING, AlertMessage, MetricLine
+from monitor.drift.model import State
 from monitor.errors import ConfigError, NotificationError, PermanentNotificationError
 from monitor.retry import parse_retry_after
 
@@ -60,7 +61,7 @@ def _metric_line(m: MetricLine) -> str:
         f"• {code(m.metric, 56)}: {code(m.baseline_value, 56)} → {code(m.current_value, 56)} "
         f"({escape(m.effect, 56)}, {p}, n {m.baseline_n} → {m.current_n})"
     )
-    return line if m.state == "drifted" else f"{line} · {escape(m.state, 32)}"
+    return line if m.state == State.DRIFTED else f"{line} · {escape(m.state, 32)}"
 
 
 def _parts(msg: AlertMessage) -> tuple[list[str], list[str], list[str], list[str]]:

@@ -13,8 +13,10 @@ from monitor.cli.context import AppContext
 from monitor.cli.output import iso, print_json, print_table, safe_text
 from monitor.durations import parse_duration
 from monitor.errors import UsageError
+from monitor.store.states import NotificationStatus
 
 if TYPE_CHECKING:
+    from monitor.alerts.queries import ListedAlert
     from monitor.alerts.slack import SlackNotifier
 
 
@@ -53,75 +55,11 @@ def list_command(app: AppContext, since: str, as_json: bool) -> None:
     Messages Slack refused for good (bad token, unknown channel) are listed with the error;
     they are not retried.
     """
-    from sqlalchemy import or_, select
-    from sqlalchemy.orm import Session
-    from sqlmodel import col
+    from monitor.alerts.queries import alerts_overview
+    from monitor.store.models import utcnow
 
-    from monitor.alerts.manager import active_silences, covered
-    from monitor.alerts.outbox import outbox_depth
-    from monitor.store.models import Alert, Notification, Silence, Target, utcnow
-
-    cutoff, now = _since(since), utcnow()
-    with Session(app.engine()) as s:
-        rows = s.execute(
-            select(Alert, col(Target.name))
-            .join(Target, col(Target.id) == col(Alert.target_id))
-            .where(or_(col(Alert.state) != "resolved", col(Alert.resolved_at) >= cutoff))
-            .order_by(col(Alert.id))
-        ).all()
-        silences = list(
-            s.execute(
-                select(Silence)
-                .where(col(Silence.ended_at).is_(None), col(Silence.expires_at) > now)
-                .order_by(col(Silence.id))
-            ).scalars()
-        )
-        undelivered = list(
-            s.execute(
-                select(Notification)
-                .where(col(Notification.status) != "sent")
-                .order_by(col(Notification.id))
-            ).scalars()
-        )
-        last_message = {
-            n.alert_id: n
-            for n in s.execute(
-                select(Notification)
-                .where(col(Notification.alert_id).in_([a.id for a, _ in rows]))
-                .order_by(col(Notification.id))
-            ).scalars()
-        }
-        alerts: list[dict[str, Any]] = []
-        for alert, target in rows:
-            message = last_message.get(alert.id)
-            silenced = alert.state != "resolved" and covered(
-                active_silences(s, target, now), alert.metrics
-            )
-            alerts.append(
-                {
-                    "id": alert.id,
-                    "target": target,
-                    "probe_set": alert.probe_set,
-                    "family": alert.family,
-                    "state": alert.state,
-                    "metrics": alert.metrics,
-                    "opened_at": iso(alert.opened_at),
-                    "fired_at": iso(alert.fired_at),
-                    "resolved_at": iso(alert.resolved_at),
-                    "silenced": silenced,
-                    "notified_at": iso(alert.notified_at),
-                    "delivery": None
-                    if message is None
-                    else {
-                        "kind": message.kind,
-                        "status": message.status,
-                        "attempts": message.attempts,
-                        "last_error": message.last_error,
-                    },
-                }
-            )
-        depth = outbox_depth(s)
-
+    overview = alerts_overview(app.engine(), resolved_since=_since(since), now=utcnow())
+    alerts = [_alert_json(listed) for listed in overview.alerts]
     silence_json: list[dict[str, Any]] = [
         {
             "id": si.id,
@@ -131,7 +69,7 @@ def list_command(app: AppContext, since: str, as_json: bool) -> None:
             "created_by": si.created_by,
             "expires_at": iso(si.expires_at),
         }
-        for si in silences
+        for si in overview.silences
     ]
     outbox_json: list[dict[str, Any]] = [
         {
@@ -143,7 +81,7 @@ def list_command(app: AppContext, since: str, as_json: bool) -> None:
             "next_attempt_at": iso(n.next_attempt_at),
             "last_error": n.last_error,
         }
-        for n in undelivered
+        for n in overview.undelivered
     ]
     if as_json:
         print_json(
@@ -151,8 +89,8 @@ def list_command(app: AppContext, since: str, as_json: bool) -> None:
                 "alerts": alerts,
                 "silences": silence_json,
                 "outbox": {
-                    "pending": depth.get("pending", 0),
-                    "failed": depth.get("failed", 0),
+                    "pending": overview.outbox.pending,
+                    "failed": overview.outbox.failed,
                     "undelivered": outbox_json,
                 },
             }
@@ -202,7 +140,7 @@ def list_command(app: AppContext, since: str, as_json: bool) -> None:
                     n["kind"],
                     safe_text(n["target"]),
                     "FAILED"
-                    if n["status"] == "failed"
+                    if n["status"] == NotificationStatus.FAILED
                     else f"retry at {n['next_attempt_at'][11:19]}",
                     n["attempts"],
                     safe_text(n["last_error"] or "", 80),
@@ -210,6 +148,31 @@ def list_command(app: AppContext, since: str, as_json: bool) -> None:
                 for n in outbox_json
             ],
         )
+
+
+def _alert_json(listed: ListedAlert) -> dict[str, Any]:
+    alert, message = listed.alert, listed.last_message
+    return {
+        "id": alert.id,
+        "target": listed.target,
+        "probe_set": alert.probe_set,
+        "family": alert.family,
+        "state": alert.state,
+        "metrics": alert.metrics,
+        "opened_at": iso(alert.opened_at),
+        "fired_at": iso(alert.fired_at),
+        "resolved_at": iso(alert.resolved_at),
+        "silenced": listed.silenced,
+        "notified_at": iso(alert.notified_at),
+        "delivery": None
+        if message is None
+        else {
+            "kind": message.kind,
+            "status": message.status,
+            "attempts": message.attempts,
+            "last_error": message.last_error,
+        },
+    }
 
 
 @alerts_group.command("silence")
@@ -233,8 +196,8 @@ def silence_command(
     announced then.
     """
     from monitor.cli.drift import check_known
-    from monitor.store.db import session_scope
-    from monitor.store.models import Silence, utcnow
+    from monitor.store.models import utcnow
+    from monitor.store.writes import add_silence
 
     check_known(app, target, None)
     try:
@@ -246,20 +209,17 @@ def silence_command(
     if not reason.strip():
         raise UsageError("--reason must say why")
     now = utcnow()
-    with session_scope(app.engine()) as s:
-        silence = Silence(
-            target=target,
-            metric=metric,
-            reason=reason.strip()[:500],
-            created_by=_who(),
-            created_at=now,
-            expires_at=now + timedelta(seconds=seconds),
-        )
-        s.add(silence)
-        s.flush()
-        silence_id, until = silence.id, silence.expires_at
+    silence = add_silence(
+        app.engine(),
+        target=target,
+        metric=metric,
+        reason=reason.strip()[:500],
+        created_by=_who(),
+        created_at=now,
+        expires_at=now + timedelta(seconds=seconds),
+    )
     what = f"{target} ({metric})" if metric else f"{target} (all metrics)"
-    click.echo(f"silence {silence_id}: {what} until {until:%Y-%m-%d %H:%M:%S} UTC")
+    click.echo(f"silence {silence.id}: {what} until {silence.expires_at:%Y-%m-%d %H:%M:%S} UTC")
 
 
 def _who() -> str:
@@ -274,22 +234,13 @@ def _who() -> str:
 @click.pass_obj
 def unsilence_command(app: AppContext, silence: str) -> None:
     """End a silence now, by its id, or every silence of a target."""
-    from sqlalchemy import update
-    from sqlmodel import col
+    from monitor.store.models import utcnow
+    from monitor.store.writes import end_silences
 
-    from monitor.store.db import session_scope
-    from monitor.store.models import Silence, utcnow
-
-    now = utcnow()
-    which = (
-        (col(Silence.id) == int(silence)) if silence.isdigit() else (col(Silence.target) == silence)
-    )
-    with session_scope(app.engine()) as s:
-        ended = s.execute(
-            update(Silence)
-            .where(which, col(Silence.ended_at).is_(None), col(Silence.expires_at) > now)
-            .values(ended_at=now)
-        ).rowcount  # type: ignore[attr-defined]
+    if silence.isdigit():
+        ended = end_silences(app.engine(), utcnow(), silence_id=int(silence))
+    else:
+        ended = end_silences(app.engine(), utcnow(), target=silence)
     if not ended:
         raise UsageError(f"no active silence {silence!r}: see `driftmon alerts list`")
     click.echo(f"ended {ended} silence{'s' if ended != 1 else ''}")

@@ -82,40 +82,37 @@ def accept_command(
     identity stays the same. The previous baseline is kept but no longer used; later runs
     are compared with the new one, and persistence counts start again.
     """
-    from sqlalchemy.orm import Session
-
     from monitor.drift.engine import accept_baseline
-    from monitor.drift.queries import baselines, target_id_of
+    from monitor.drift.queries import baselines
     from monitor.errors import UsageError
-    from monitor.store.models import Run, Target
+    from monitor.store.queries import run_of_target, target_id
+    from monitor.store.states import RunStatus
 
     engine = app.engine()
     config = app.config.settings.drift
     check_known(app, target, probe_set)
-    with Session(engine) as s:
-        if run_id is not None:
-            run = s.get(Run, run_id)
-            if run is None:
-                raise UsageError(f"no run with id {run_id}")
-            run_target = s.get(Target, run.target_id)
-            assert run_target is not None
-            if target is not None and run_target.name != target:
-                raise UsageError(f"run {run_id} is a run of target {run_target.name!r}")
-            if probe_set is not None and run.probe_set != probe_set:
-                raise UsageError(f"run {run_id} is a run of probe set {run.probe_set!r}")
-            if run.status != "complete":
-                raise UsageError(f"run {run_id} is {run.status}: only complete runs can be used")
-            target, probe_set, target_id = run_target.name, run.probe_set, run.target_id
-        else:
-            target = target or _only(
-                [t.name for t in app.config.settings.targets], "target", "--target"
-            )
-            probe_set = probe_set or _only(_sets_of(app, target), "probe set", "--set")
-            found = target_id_of(s, target)
-            if found is None:
-                raise UsageError(f"target {target!r} has no runs yet")
-            target_id = found
-    baseline = accept_baseline(engine, target_id, probe_set, run_id, config)
+    if run_id is not None:
+        found = run_of_target(engine, run_id)
+        if found is None:
+            raise UsageError(f"no run with id {run_id}")
+        run = found.run
+        if target is not None and found.target != target:
+            raise UsageError(f"run {run_id} is a run of target {found.target!r}")
+        if probe_set is not None and run.probe_set != probe_set:
+            raise UsageError(f"run {run_id} is a run of probe set {run.probe_set!r}")
+        if run.status != RunStatus.COMPLETE:
+            raise UsageError(f"run {run_id} is {run.status}: only complete runs can be used")
+        target, probe_set, stored_id = found.target, run.probe_set, run.target_id
+    else:
+        target = target or _only(
+            [t.name for t in app.config.settings.targets], "target", "--target"
+        )
+        probe_set = probe_set or _only(_sets_of(app, target), "probe set", "--set")
+        known_id = target_id(engine, target)
+        if known_id is None:
+            raise UsageError(f"target {target!r} has no runs yet")
+        stored_id = known_id
+    baseline = accept_baseline(engine, stored_id, probe_set, run_id, config)
     row = next(r for r in baselines(engine, target=target, probe_set=probe_set))
     if as_json:
         print_json({"baseline": row})

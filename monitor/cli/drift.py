@@ -136,16 +136,13 @@ def print_record(record: EvaluationRecord) -> None:
 
 def check_known(app: AppContext, target: str | None, probe_set: str | None) -> None:
     """Exit 2 for a target or set that neither the config nor the database knows."""
-    from sqlalchemy.orm import Session
-
-    from monitor.drift.queries import target_id_of
     from monitor.errors import UsageError
+    from monitor.store.queries import target_id
 
-    if target is not None and target not in {t.name for t in app.config.settings.targets}:
-        with Session(app.engine()) as s:
-            if target_id_of(s, target) is None:
-                known = ", ".join(t.name for t in app.config.settings.targets) or "none"
-                raise UsageError(f"no target named {target!r} (targets: {known})")
+    configured = {t.name for t in app.config.settings.targets}
+    if target is not None and target not in configured and target_id(app.engine(), target) is None:
+        known = ", ".join(t.name for t in app.config.settings.targets) or "none"
+        raise UsageError(f"no target named {target!r} (targets: {known})")
     if probe_set is not None and probe_set not in {p.name for p in app.probe_sets}:
         known = ", ".join(sorted(p.name for p in app.probe_sets)) or "none"
         raise UsageError(f"no probe set named {probe_set!r} (sets: {known})")

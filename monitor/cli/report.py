@@ -34,14 +34,9 @@ def parse_since(text: str, now: datetime) -> datetime:
 def check_target(app: AppContext, target: str) -> None:
     """Exit 2 for a target that neither the database nor the config knows. The database is
     asked first: a report needs no config when `--db` names the database."""
-    from sqlalchemy import select
-    from sqlalchemy.orm import Session
-    from sqlmodel import col
+    from monitor.store.queries import target_names
 
-    from monitor.store.models import Target
-
-    with Session(app.engine()) as s:
-        stored = set(s.execute(select(col(Target.name))).scalars())
+    stored = target_names(app.engine())
     configured: set[str] = set()
     if target not in stored:
         try:

@@ -14,6 +14,7 @@ from monitor.cli.context import AppContext
 from monitor.cli.drift import EXIT_DRIFT, record_json, summary_line
 from monitor.cli.output import fmt_rate, print_json
 from monitor.cli.startup import kept_for_the_command
+from monitor.store.states import RunStatus
 
 if TYPE_CHECKING:
     from monitor.drift.engine import Evaluator
@@ -68,9 +69,8 @@ def run_command(
     with ExitStack() as stack:
         evaluator = _prestart_statistics(app, jobs, stack)
         outcomes = _replay(runner, jobs, samples, interactive)
-        drift, failed = _evaluate(
-            app, [o.id for o in outcomes if o.status == "complete"], evaluator
-        )
+        complete = [o.id for o in outcomes if o.status == RunStatus.COMPLETE]
+        drift, failed = _evaluate(app, complete, evaluator)
     delivery = _deliver(app)  # what this run decided to say, now rather than later
     if as_json:
         print_json({"runs": [_run_json(o, drift.get(o.id)) for o in outcomes], "alerts": delivery})

@@ -8,7 +8,6 @@ import logging
 import click
 
 from monitor.cli.context import AppContext
-from monitor.errors import StorageError
 
 
 @click.command("serve")
@@ -27,25 +26,17 @@ def serve_command(app: AppContext, migrate: bool, log_level: str) -> None:
 
     Logs go to stderr: JSON lines, or readable lines on a terminal.
     """
-    from sqlalchemy import text
-    from sqlalchemy.exc import SQLAlchemyError
-
     from monitor.daemon.housekeeping import tune_malloc
     from monitor.daemon.logs import setup_logging
     from monitor.daemon.service import Daemon
-    from monitor.store.db import make_engine
+    from monitor.store.db import check_reachable, make_engine
     from monitor.store.migrate import ensure_schema, upgrade
 
     setup_logging(getattr(logging, log_level.upper()))
     tune_malloc()  # before the daemon starts threads: keeps its RSS flat over months
     config = app.config
     engine = make_engine(app.db_url or config.storage_url())
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except SQLAlchemyError as exc:
-        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        raise StorageError(f"the database does not answer: {detail}") from None
+    check_reachable(engine)
     if migrate:
         upgrade(engine)
     else:

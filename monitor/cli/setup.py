@@ -63,6 +63,7 @@ def check_command(app: AppContext, as_json: bool) -> None:
                     key=f"targets[{index}].probe_sets",
                 )
     from monitor.daemon.schedule import check_schedules
+    from monitor.store.db import hide_password
 
     check_schedules(config)  # what `serve` would refuse: a bad cron, jitter >= every
     data = redacted(config.settings)
@@ -71,7 +72,7 @@ def check_command(app: AppContext, as_json: bool) -> None:
             target_data["api_key"]["readable"] = _readable(config.effective(target).api_key)
     report: dict[str, Any] = {
         "config_file": str(config.path),
-        "storage_url": _hide_password(config.storage_url(app.db_url)),
+        "storage_url": hide_password(config.storage_url(app.db_url)),
         "config": data,
         "probe_sets": [
             {
@@ -116,9 +117,3 @@ def _readable(ref: object) -> bool:
     except ConfigError:
         return False
     return True
-
-
-def _hide_password(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)

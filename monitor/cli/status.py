@@ -4,12 +4,15 @@ shell or host that can reach it) plus the schedule computed from the config."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from monitor.cli.context import AppContext
 from monitor.cli.output import fmt_rate, iso, print_json, print_table, safe_text
+
+if TYPE_CHECKING:
+    from monitor.store.models import Run
 
 ALIVE_WITHIN = timedelta(seconds=45)  # three missed heartbeats (every 10 s) and a margin
 
@@ -20,126 +23,88 @@ ALIVE_WITHIN = timedelta(seconds=45)  # three missed heartbeats (every 10 s) and
 def status_command(app: AppContext, as_json: bool) -> None:
     """Last and next run per target and set, model identities, open alerts, the outbox and
     the daemons' heartbeats."""
-    from sqlalchemy import select
-    from sqlalchemy.orm import Session
-    from sqlmodel import col
-
-    from monitor.alerts.outbox import outbox_depth
+    from monitor.alerts.queries import failed_messages, open_alerts, outbox_counts
     from monitor.daemon.schedule import check_schedules
     from monitor.drift.queries import identity_label
     from monitor.replay import select_jobs
-    from monitor.store.models import (
-        Alert,
-        DaemonInstance,
-        ModelIdentity,
-        Notification,
-        Run,
-        Target,
-        utcnow,
-    )
+    from monitor.store.models import utcnow
+    from monitor.store.queries import last_runs, running_daemons
 
     now = utcnow()
     jobs = select_jobs(app.config, app.probe_sets, check_secrets=False)
     cadences = check_schedules(app.config)
-    with Session(app.engine()) as s:
-        daemons = [
+    engine = app.engine()
+    daemons = [
+        {
+            "owner": d.owner,
+            "host": d.host,
+            "pid": d.pid,
+            "version": d.version,
+            "listen": d.listen,
+            "started_at": iso(d.started_at),
+            "heartbeat_at": iso(d.heartbeat_at),
+            "jobs": d.jobs,
+            "alive": now - d.heartbeat_at <= ALIVE_WITHIN,
+        }
+        for d in running_daemons(engine)
+    ]
+    pairs = [(job.target.name, job.probe_set.name) for job in jobs]
+    last = last_runs(engine, pairs)
+    targets: list[dict[str, Any]] = []
+    for name, set_name in pairs:
+        when = cadences[name]
+        found = last.get((name, set_name))
+        seen = found.identity if found is not None else None
+        identity = identity_label(seen.model, seen.fingerprint) if seen is not None else None
+        targets.append(
             {
-                "owner": d.owner,
-                "host": d.host,
-                "pid": d.pid,
-                "version": d.version,
-                "listen": d.listen,
-                "started_at": iso(d.started_at),
-                "heartbeat_at": iso(d.heartbeat_at),
-                "jobs": d.jobs,
-                "alive": now - d.heartbeat_at <= ALIVE_WITHIN,
+                "target": name,
+                "probe_set": set_name,
+                "schedule": when.describe,
+                "last_run": None if found is None else _run_json(found.run),
+                "next_run_at": iso(when.next_start(now)),
+                "identity": identity,
             }
-            for d in s.execute(
-                select(DaemonInstance)
-                .where(col(DaemonInstance.stopped_at).is_(None))
-                .order_by(col(DaemonInstance.id))
-            ).scalars()
-        ]
-        targets: list[dict[str, Any]] = []
-        for job in jobs:
-            name, set_name = job.target.name, job.probe_set.name
-            last = (
-                s.execute(
-                    select(Run)
-                    .join(Target, col(Target.id) == col(Run.target_id))
-                    .where(col(Target.name) == name, col(Run.probe_set) == set_name)
-                    .order_by(col(Run.id).desc())
-                    .limit(1)
-                )
-                .scalars()
-                .first()
-            )
-            identity = None
-            if last is not None and last.identity_id is not None:
-                found = s.get(ModelIdentity, last.identity_id)
-                identity = found and identity_label(found.model, found.fingerprint)
-            when = cadences[name]
-            next_run = when.next_start(now)
-            last_json = None
-            if last is not None:
-                judged = last.passed + last.failed
-                last_json = {
-                    "id": last.id,
-                    "status": last.status,
-                    "trigger": last.trigger,
-                    "started_at": iso(last.started_at),
-                    "finished_at": iso(last.finished_at),
-                    "pass_rate": last.passed / judged if judged else None,
-                    "errors": last.errors,
-                    "note": last.note,
-                }
-            targets.append(
-                {
-                    "target": name,
-                    "probe_set": set_name,
-                    "schedule": when.describe,
-                    "last_run": last_json,
-                    "next_run_at": iso(next_run),
-                    "identity": identity,
-                }
-            )
-        open_alerts = [
-            {
-                "id": a.id,
-                "target": t,
-                "probe_set": a.probe_set,
-                "family": a.family,
-                "state": a.state,
-                "metrics": a.metrics,
-                "opened_at": iso(a.opened_at),
-            }
-            for a, t in s.execute(
-                select(Alert, col(Target.name))
-                .join(Target, col(Target.id) == col(Alert.target_id))
-                .where(col(Alert.state) != "resolved")
-                .order_by(col(Alert.id))
-            ).all()
-        ]
-        depth = outbox_depth(s)
-        failed = [
-            {"id": n.id, "kind": n.kind, "target": n.target, "last_error": n.last_error}
-            for n in s.execute(
-                select(Notification)
-                .where(col(Notification.status) == "failed")
-                .order_by(col(Notification.id))
-            ).scalars()
-        ]
+        )
+    open_json = [
+        {
+            "id": a.alert.id,
+            "target": a.target,
+            "probe_set": a.alert.probe_set,
+            "family": a.alert.family,
+            "state": a.alert.state,
+            "metrics": a.alert.metrics,
+            "opened_at": iso(a.alert.opened_at),
+        }
+        for a in open_alerts(engine)
+    ]
+    counts = outbox_counts(engine)
     outbox = {
-        "pending": depth.get("pending", 0),
-        "failed": depth.get("failed", 0),
-        "failed_messages": failed,
+        "pending": counts.pending,
+        "failed": counts.failed,
+        "failed_messages": [
+            {"id": n.id, "kind": n.kind, "target": n.target, "last_error": n.last_error}
+            for n in failed_messages(engine)
+        ],
     }
     if as_json:
-        print_json(
-            {"daemons": daemons, "targets": targets, "alerts": open_alerts, "outbox": outbox}
-        )
+        print_json({"daemons": daemons, "targets": targets, "alerts": open_json, "outbox": outbox})
         return
-    _print(daemons, targets, open_alerts, outbox)
+    _print(daemons, targets, open_json, outbox)
+
+
+def _run_json(run: Run) -> dict[str, Any]:
+    judged = run.passed + run.failed
+    return {
+        "id": run.id,
+        "status": run.status,
+        "trigger": run.trigger,
+        "started_at": iso(run.started_at),
+        "finished_at": iso(run.finished_at),
+        "pass_rate": run.passed / judged if judged else None,
+        "errors": run.errors,
+        "note": run.note,
+    }
 
 
 def _print(

@@ -13,6 +13,7 @@ from sqlmodel import col
 
 from monitor.store.db import session_scope
 from monitor.store.models import Baseline, DeliveryAttempt, Notification, Result
+from monitor.store.states import NotificationStatus
 
 log = logging.getLogger("driftmon.daemon")
 
@@ -94,7 +95,8 @@ def prune(engine: Engine, now: datetime, retention_s: float) -> int:
             query = query.where(col(Result.run_id).not_in(keep))
         deleted = int(s.execute(query).rowcount)  # type: ignore[attr-defined]
         old = select(col(Notification.id)).where(
-            col(Notification.status) == "sent", col(Notification.created_at) < cutoff
+            col(Notification.status) == NotificationStatus.SENT,
+            col(Notification.created_at) < cutoff,
         )
         s.execute(delete(DeliveryAttempt).where(col(DeliveryAttempt.notification_id).in_(old)))
         s.execute(delete(Notification).where(col(Notification.id).in_(old)))

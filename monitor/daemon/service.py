@@ -21,9 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,10 +31,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import Engine, select, text, update
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlmodel import col
 
 from monitor import __version__
 from monitor.after_run import DELIVERY_BUDGET, deliver, evaluate_and_alert, notifier_for
@@ -54,14 +51,18 @@ from monitor.durations import parse_duration
 from monitor.errors import ConfigError, DriftmonError
 from monitor.probes.loader import load_probe_sets
 from monitor.replay import Job, make_client, runner_for, select_jobs
-from monitor.runner import Runner, RunOutcome, owner_id, owner_is_dead
-from monitor.store.db import session_scope
-from monitor.store.models import (
-    DaemonInstance,
-    Result,
-    Run,
-    utcnow,
+from monitor.runner import Runner, RunOutcome
+from monitor.store.models import utcnow
+from monitor.store.processes import (
+    beat,
+    owner_id,
+    owner_is_dead,
+    ping,
+    register_daemon,
+    unregister_daemon,
 )
+from monitor.store.runs import record_skipped_run, result_stats, run_in_slot
+from monitor.store.states import RunStatus, RunTrigger
 from monitor.store.writes import ensure_target
 
 if TYPE_CHECKING:
@@ -149,6 +150,12 @@ class Daemon:
         self.config, self.schedule, self.runner = config, schedule, runner
         self.policy, self.notifier = policy, notifier
         self.drain = parse_duration(config.settings.server.drain)
+        self.metrics.set_schedule(
+            {
+                (job.job.target.name, job.job.probe_set.name): job.cadence.period.total_seconds()
+                for job in schedule.values()
+            }
+        )
         old, self._clients = self._clients, {}
         for scheduled in schedule.values():
             target = scheduled.job.target
@@ -307,11 +314,10 @@ class Daemon:
         """Whether this slot has its run; a run whose process died does not count (the
         runner resumes it: only its missing samples are sent)."""
         key = slot_key(scheduled.job.target.name, scheduled.job.probe_set.name, start)
-        with Session(self.engine) as s:
-            run = s.execute(select(Run).where(col(Run.slot) == key)).scalars().first()
+        run = run_in_slot(self.engine, key)
         if run is None:
             return False
-        return run.status != "running" or not owner_is_dead(
+        return run.status != RunStatus.RUNNING or not owner_is_dead(
             run.owner, self.clock() - run.heartbeat_at
         )
 
@@ -397,7 +403,11 @@ class Daemon:
         t0 = time.monotonic()
         try:
             outcome = await self.runner.run(
-                target, probe_set, client=self._clients[target.name], trigger="schedule", slot=slot
+                target,
+                probe_set,
+                client=self._clients[target.name],
+                trigger=RunTrigger.SCHEDULE,
+                slot=slot,
             )
         except IntegrityError:
             if not await asyncio.to_thread(self._slot_taken, scheduled, start):
@@ -405,15 +415,16 @@ class Daemon:
             self.metrics.skipped.labels(*labels, "slot_taken").inc()  # another daemon was first
             return
         record = None
-        if outcome.status == "complete":
-            record = await asyncio.to_thread(
-                evaluate_and_alert,
-                self.engine,
-                outcome.id,
-                self.config.settings.drift,
-                self.policy,
-                evaluator=self._evaluator,
-            )
+        if outcome.status == RunStatus.COMPLETE:
+            with self.metrics.evaluation.labels(target.name).time():
+                record = await asyncio.to_thread(
+                    evaluate_and_alert,
+                    self.engine,
+                    outcome.id,
+                    self.config.settings.drift,
+                    self.policy,
+                    evaluator=self._evaluator,
+                )
         await asyncio.to_thread(self._observe, outcome, record)
         fields = {
             "event": "run",
@@ -446,19 +457,13 @@ class Daemon:
         labels = (outcome.target, outcome.probe_set)
         self.metrics.runs.labels(*labels, outcome.status).inc()
         self.metrics.last_run.labels(*labels).set(time.time())
-        if outcome.pass_rate is not None and outcome.status == "complete":
+        if outcome.pass_rate is not None and outcome.status == RunStatus.COMPLETE:
             self.metrics.pass_rate.labels(*labels).set(outcome.pass_rate)
         if record is not None and record.evaluation_id is not None:
             self.metrics.drifted.labels(*labels).set(1 if record.drifted else 0)
             if record.identity_change is not None:
                 self.metrics.identity_changes.labels(outcome.target).inc()
-        with Session(self.engine) as s:
-            rows = s.execute(
-                select(col(Result.verdict), col(Result.error_class), col(Result.latency_ms)).where(
-                    col(Result.run_id) == outcome.id
-                )
-            ).all()
-        for verdict, error_class, latency_ms in rows:
+        for verdict, error_class, latency_ms in result_stats(self.engine, outcome.id):
             self.metrics.results.labels(outcome.target, verdict, error_class or "").inc()
             if latency_ms is not None:
                 self.metrics.latency.labels(outcome.target).observe(latency_ms / 1000)
@@ -480,30 +485,24 @@ class Daemon:
             base_url=target.base_url,
         )
         now = self.clock()
-        try:
-            with session_scope(self.engine) as s:
-                s.add(
-                    Run(
-                        target_id=target_id,
-                        probe_set=probe_set.name,
-                        status="skipped",
-                        trigger="schedule",
-                        slot=slot,
-                        planned=0,
-                        owner=owner_id(),
-                        started_at=now,
-                        finished_at=now,
-                        heartbeat_at=now,
-                        note=reason[:1000],
-                    )
-                )
-                if self.policy.notify:  # once per target and day, however many runs it skips
-                    msg = AlertMessage(
-                        kind="budget", target=target.name, probe_set=probe_set.name, note=reason
-                    )
-                    queue(s, f"budget:{target.name}:{now:%Y-%m-%d}", msg, alert_id=None, now=now)
-        except IntegrityError:
-            pass  # another daemon recorded this slot first
+
+        def announce(s: Session) -> None:
+            msg = AlertMessage(
+                kind="budget", target=target.name, probe_set=probe_set.name, note=reason
+            )
+            queue(s, f"budget:{target.name}:{now:%Y-%m-%d}", msg, alert_id=None, now=now)
+
+        # False when another daemon recorded this slot first: nothing to do.
+        record_skipped_run(
+            self.engine,
+            target_id=target_id,
+            probe_set=probe_set.name,
+            slot=slot,
+            note=reason,
+            now=now,
+            # Once per target and day (the outbox key), however many runs it skips.
+            also=announce if self.policy.notify else None,
+        )
 
     # --- periodic jobs --------------------------------------------------------------------
     async def _deliver(self, budget: float = DELIVERY_BUDGET) -> None:
@@ -529,19 +528,8 @@ class Daemon:
         await asyncio.to_thread(self._beat)
 
     def _beat(self) -> None:
-        now = self.clock()
-        with session_scope(self.engine) as s:
-            s.execute(
-                update(DaemonInstance)
-                .where(col(DaemonInstance.owner) == self.owner)
-                .values(heartbeat_at=now, jobs=len(self.schedule))
-            )
-            # Runs in flight stay visibly alive to other hosts (see runner.STALE_OWNER).
-            s.execute(
-                update(Run)
-                .where(col(Run.owner) == owner_id(), col(Run.status) == "running")
-                .values(heartbeat_at=now)
-            )
+        beat(self.engine, daemon_owner=self.owner, jobs=len(self.schedule), now=self.clock())
+        self.metrics.heartbeat.set_to_current_time()
 
     async def _prune(self) -> None:
         retention = self.config.settings.storage.retention
@@ -557,29 +545,17 @@ class Daemon:
             log.debug("WAL checkpoint incomplete: readers active", extra={"event": "checkpoint"})
 
     def _register(self) -> None:
-        now = self.clock()
-        with session_scope(self.engine) as s:
-            listen = self._health.address if self._health is not None else None
-            s.add(
-                DaemonInstance(
-                    owner=self.owner,
-                    host=socket.gethostname(),
-                    pid=os.getpid(),
-                    version=__version__,
-                    listen=listen,
-                    started_at=now,
-                    heartbeat_at=now,
-                    jobs=len(self.schedule),
-                )
-            )
+        register_daemon(
+            self.engine,
+            owner=self.owner,
+            listen=self._health.address if self._health is not None else None,
+            jobs=len(self.schedule),
+            now=self.clock(),
+        )
+        self.metrics.heartbeat.set_to_current_time()  # registering is the first beat
 
     def _unregister(self) -> None:
-        with session_scope(self.engine) as s:
-            s.execute(
-                update(DaemonInstance)
-                .where(col(DaemonInstance.owner) == self.owner)
-                .values(stopped_at=self.clock())
-            )
+        unregister_daemon(self.engine, self.owner, self.clock())
 
     # --- health ---------------------------------------------------------------------------
     def health(self) -> tuple[bool, dict[str, Any]]:
@@ -591,8 +567,7 @@ class Daemon:
         now = self.clock()
         last: dict[tuple[str, str], datetime] = {}
         try:
-            with self.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
+            ping(self.engine)
             last = last_runs(self.engine)
         except Exception as exc:  # any database failure is the answer, not a crash
             reasons.append(f"database unavailable: {type(exc).__name__}")

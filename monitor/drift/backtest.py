@@ -28,6 +28,7 @@ from typing import Any
 from monitor.drift.model import Evaluation, Family, Observation, State
 from monitor.drift.settings import DriftConfig
 from monitor.errors import UsageError
+from monitor.store.states import ResultVerdict
 
 RUNS = 2  # evaluations of the recorded window: the alarm after the first or second run
 Row = Mapping[str, str]
@@ -177,7 +178,7 @@ def pair_records(
 def observation(probe: int, record: Record) -> Observation:
     return Observation(
         probe_version_id=probe,
-        verdict="pass" if record.passed else "fail",
+        verdict=ResultVerdict.PASS if record.passed else ResultVerdict.FAIL,
         format_kind="text",
         output_chars=record.chars,
         output_tokens=record.tokens,

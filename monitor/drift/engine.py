@@ -16,8 +16,8 @@ turns them into the operational error_rate metric, never into quality drift.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -46,22 +46,72 @@ from monitor.errors import UsageError
 from monitor.store.db import session_scope
 from monitor.store.models import Baseline, Evaluation, IdentityEvent, Run, Target, VerdictRow
 from monitor.store.models import utcnow as now
+from monitor.store.states import BaselineSource, RunStatus
 
-# Called inside the transaction that stores an evaluation, with that transaction's session:
-# what it writes (the alert state, the outbox row) commits or rolls back with the verdicts.
-OnStored = Callable[[Session, EvaluationRecord, Run], None]
-# The statistics: `monitor.drift.evaluate.evaluate` with this signature. The daemon passes one
-# that runs it in a short-lived child process (see monitor.daemon.stats_worker).
-Evaluator = Callable[
-    [
-        Sequence[Observation],
-        Sequence[Observation],
-        DriftConfig,
-        Mapping[str, Carry],
-        Mapping[str, Dispersion] | None,
-    ],
-    EvaluationResult,
-]
+
+class OnStored(Protocol):
+    """What `evaluate_run` calls once it has stored an evaluation, before that commits.
+
+    Called with the session of the transaction that stores the evaluation, the stored record
+    (read back in that session: exactly what `driftmon drift` will show) and the evaluated
+    run (a detached instance, loaded before the statistics ran). Returns nothing.
+
+    Called at most once per stored evaluation, on the thread that called `evaluate_run` (a
+    worker thread in the daemon), after the evaluation and its verdicts are flushed. Never
+    called when no evaluation is stored by this call: the run is unknown, incomplete or
+    older than the active baseline, the baseline is still being built, or the evaluation was
+    already stored (a retry, or another process was first; that process ran its own hook).
+
+    What must hold:
+    - it writes through the session it is given and never commits, rolls back or closes it:
+      what it writes (alert states, outbox rows) commits with the verdicts or not at all;
+    - it does no network I/O: the transaction stays open while it runs (alerts are queued
+      here and sent later by the outbox).
+
+    Raises: anything it raises rolls the whole transaction back (evaluation, verdicts, cached
+    dispersion and its own writes) and propagates out of `evaluate_run`. An IntegrityError is
+    first taken for the race with another process: if that process stored this evaluation,
+    its record is returned instead; otherwise the error is raised again.
+    """
+
+    def __call__(self, s: Session, record: EvaluationRecord, run: Run, /) -> None: ...
+
+
+class Evaluator(Protocol):
+    """The statistics of one evaluation: `monitor.drift.evaluate.evaluate` behind a call that
+    may run it elsewhere. `in_process` runs it here; the daemon passes a
+    `monitor.daemon.stats_worker.SubprocessEvaluator` and `driftmon run` a
+    `PrestartedEvaluator`, both of which run it in a child process.
+
+    Called with the baseline's and the current window's observations, the drift settings,
+    each metric's `Carry` from the previous evaluation against the same baseline, and the
+    baseline's run-to-run dispersion cached on it (None: not computed yet, so the result
+    carries it). Returns what `evaluate` returns for those arguments.
+
+    What must hold:
+    - it reads no database and writes nothing: `evaluate_run` calls it outside any session or
+      transaction, so a slow evaluation holds no lock;
+    - it may be called from a worker thread (the daemon evaluates in `asyncio.to_thread`); an
+      evaluator shared by concurrent evaluations, as the daemon's is, must be safe to call
+      from several threads at once (`SubprocessEvaluator` is; `PrestartedEvaluator` serves one
+      command's evaluations one after another and is not).
+
+    Raises: anything it raises propagates out of `evaluate_run` and nothing of that
+    evaluation is stored (an identity event or automatic baseline recorded before stays). The
+    child-process evaluators raise `StatisticsProcessError` when the child fails or dies.
+    `driftmon run` reports the error and goes on with its other runs; the daemon logs it as a
+    failed scheduled run.
+    """
+
+    def __call__(
+        self,
+        baseline: Sequence[Observation],
+        current: Sequence[Observation],
+        config: DriftConfig,
+        carried: Mapping[str, Carry],
+        dispersion: Mapping[str, Dispersion] | None,
+        /,
+    ) -> EvaluationResult: ...
 
 
 def evaluate_run(
@@ -83,7 +133,7 @@ def evaluate_run(
     """
     with Session(engine, expire_on_commit=False) as s:
         run = s.get(Run, run_id)
-        if run is None or run.status != "complete":
+        if run is None or run.status != RunStatus.COMPLETE:
             return None
         target = s.get(Target, run.target_id)
         assert target is not None
@@ -185,7 +235,7 @@ def record_identity_event(engine: Engine, run: Run) -> int | None:
             select(col(Run.identity_id))
             .where(
                 col(Run.target_id) == run.target_id,
-                col(Run.status) == "complete",
+                col(Run.status) == RunStatus.COMPLETE,
                 col(Run.id) < run.id,
                 col(Run.identity_id).is_not(None),
             )
@@ -281,7 +331,7 @@ def _store_auto_baseline(engine: Engine, run: Run, chosen: list[Run]) -> Baselin
                 probe_set=run.probe_set,
                 run_ids=[r.id for r in chosen if r.id is not None],
                 identity_id=chosen[-1].identity_id,
-                source="auto",
+                source=BaselineSource.AUTO,
                 active=True,
                 created_at=now(),
             )
@@ -354,7 +404,7 @@ def accept_baseline(
             probe_set=probe_set,
             run_ids=sorted(chosen),
             identity_id=candidates[0].identity_id,
-            source="accepted",
+            source=BaselineSource.ACCEPTED,
             active=True,
             created_at=now(),
         )

@@ -47,10 +47,13 @@ from operator import attrgetter
 from typing import Any, NamedTuple
 
 from monitor.drift.model import Family, MetricData, MetricKind, Observation
+from monitor.store.states import ResultVerdict
 
 Groups = dict[int, list[Observation]]
 Values = dict[int, list[Any]]
 _MISSING: Any = object()  # a tracked field absent from the output (JSON null is a value)
+# Bound once: an enum attribute looked up per result costs several times the comparison.
+_PASS, _ERROR = ResultVerdict.PASS, ResultVerdict.ERROR
 
 
 def group_by_version(observations: Iterable[Observation]) -> Groups:
@@ -103,11 +106,11 @@ class _Side:
     """
 
     def __init__(self, groups: Groups, versions: Sequence[int]) -> None:
-        ok = [[o for o in groups[pv] if o.verdict != "error"] for pv in versions]
+        ok = [[o for o in groups[pv] if o.verdict != _ERROR] for pv in versions]
         self.ok = [o for g in ok for o in g]
         self.spans = _spans(versions, [len(g) for g in ok])
         self.all_spans = _spans(versions, [len(groups[pv]) for pv in versions])
-        self.errors = [o.verdict == "error" for pv in versions for o in groups[pv]]
+        self.errors = [o.verdict == _ERROR for pv in versions for o in groups[pv]]
 
     def cut(self, column: list[Any], *, every: bool = False, missing: Any = None) -> Values:
         """Per-version lists of a column over ok (or all) results, without `missing`."""
@@ -135,7 +138,7 @@ def _columns(side: _Side, n_checks: int, fields: list[str]) -> dict[str, Values]
     columns = [list(c) for c in zip(*map(_COLUMNS, side.ok), strict=True)]
     verdict, kind, parsed, refusal, finish, chars, tokens, latency, checks, tracked, text = columns
     cols |= {
-        "pass_rate": side.cut([v == "pass" for v in verdict]),
+        "pass_rate": side.cut([v == _PASS for v in verdict]),
         "json_parse_rate": side.cut([p if k else None for p, k in zip(parsed, kind, strict=True)]),
         "format": side.cut(kind),
         "refusal_rate": side.cut(refusal),

@@ -37,7 +37,7 @@ class Observation:
     """One stored result, reduced to what the metrics need."""
 
     probe_version_id: int
-    verdict: str  # pass | fail | error
+    verdict: str  # a monitor.store.states.ResultVerdict: pass | fail | error
     format_kind: str | None = None
     parsed: bool | None = None
     refusal: bool | None = None

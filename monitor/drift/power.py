@@ -29,6 +29,7 @@ import numpy as np
 
 from monitor.drift.model import Carry, Observation, State
 from monitor.drift.settings import DriftConfig
+from monitor.store.states import ResultVerdict
 
 FLAKY_LOW, FLAKY_HIGH = 0.2, 0.8
 DEFAULT_WITHIN = 2  # runs after the change: an alarm on the first or the second
@@ -115,7 +116,7 @@ def _window(
     return [
         Observation(
             probe_version_id=p,
-            verdict="pass" if passed[d, p] else "fail",
+            verdict=ResultVerdict.PASS if passed[d, p] else ResultVerdict.FAIL,
             tracked={f"other{i}": float(values[d, i, p]) for i in range(len(others))} or None,
             run_id=runs[d // samples],
         )

@@ -27,6 +27,7 @@ from monitor.store.models import (
     Target,
     VerdictRow,
 )
+from monitor.store.states import RunStatus
 
 BUILDING = "building_baseline"
 EVALUATED = "evaluated"
@@ -102,7 +103,9 @@ def complete_runs(
 ) -> list[Run]:
     """Complete runs of a target (and set) within (after, upto]: all of them oldest first, or
     the `newest` N newest first."""
-    query = select(Run).where(col(Run.target_id) == target_id, col(Run.status) == "complete")
+    query = select(Run).where(
+        col(Run.target_id) == target_id, col(Run.status) == RunStatus.COMPLETE
+    )
     if probe_set is not None:
         query = query.where(col(Run.probe_set) == probe_set)
     if after is not None:

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 from sqlmodel import col
 
+from monitor.drift.model import Family
 from monitor.drift.queries import EvaluationRecord, identity_label, latest_evaluations
 from monitor.store.models import (
     Alert,
@@ -29,8 +30,10 @@ from monitor.store.models import (
     Run,
     Target,
 )
+from monitor.store.states import ResultVerdict, RunStatus
 
 EXAMPLE_CHARS = 500
+JUDGED = (ResultVerdict.PASS, ResultVerdict.FAIL)  # errors are not judgements of an output
 TOP_PROBES = 10
 # Control characters become U+FFFD (newlines and tabs stay); bidirectional overrides and
 # isolates, which can show text in a misleading order, and invisible tag characters go; lone
@@ -170,7 +173,7 @@ def _series(s: Session, target: Target, since: datetime) -> list[Series]:
         .outerjoin(ModelIdentity, col(ModelIdentity.id) == col(Run.identity_id))
         .where(
             col(Run.target_id) == target.id,
-            col(Run.status) == "complete",
+            col(Run.status) == RunStatus.COMPLETE,
             col(Run.started_at) >= since,
         )
         .order_by(col(Run.id))
@@ -243,7 +246,7 @@ def _alert_events(s: Session, target: Target, probe_set: str, since: datetime) -
     ).scalars()
     events = []
     for alert in alerts:
-        family = "outage" if alert.family == "operational" else "drift"
+        family = "outage" if alert.family == Family.OPERATIONAL else "drift"
         for kind, at in (
             ("opened", alert.opened_at),
             ("firing", alert.fired_at),
@@ -273,7 +276,8 @@ def _view(s: Session, record: EvaluationRecord, top: int = TOP_PROBES) -> Evalua
     for version_id in moved:
         # Show what changed: a pass before and a fail after when the rate fell, and the
         # reverse when it rose.
-        old, new = ("pass", "fail") if change(version_id) < 0 else ("fail", "pass")
+        fell = (ResultVerdict.PASS, ResultVerdict.FAIL)
+        old, new = fell if change(version_id) < 0 else fell[::-1]
         changes.append(
             ProbeChange(
                 *names[version_id],
@@ -290,10 +294,10 @@ def _rates(s: Session, run_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
     """probe version -> (passed, judged) over the runs; errors are not judgements."""
     if not run_ids:
         return {}
-    passed = func.sum(case((col(Result.verdict) == "pass", 1), else_=0))
+    passed = func.sum(case((col(Result.verdict) == ResultVerdict.PASS, 1), else_=0))
     rows = s.execute(
         select(col(Result.probe_version_id), passed, func.count())
-        .where(col(Result.run_id).in_(list(run_ids)), col(Result.verdict).in_(["pass", "fail"]))
+        .where(col(Result.run_id).in_(list(run_ids)), col(Result.verdict).in_(JUDGED))
         .group_by(col(Result.probe_version_id))
     ).all()
     return {version: (int(ok), int(judged)) for version, ok, judged in rows}
@@ -308,7 +312,9 @@ def _probe_names(s: Session, version_ids: Sequence[int]) -> dict[int, tuple[str,
     return {p.id: (p.probe_id, p.version) for p in rows if p.id is not None}
 
 
-def _example(s: Session, run_ids: Sequence[int], version_id: int, verdict: str) -> Example | None:
+def _example(
+    s: Session, run_ids: Sequence[int], version_id: int, verdict: ResultVerdict
+) -> Example | None:
     """One stored output of the probe version in these runs, preferring the given verdict."""
     if not run_ids:
         return None
@@ -318,7 +324,7 @@ def _example(s: Session, run_ids: Sequence[int], version_id: int, verdict: str) 
         .where(
             col(Result.run_id).in_(list(run_ids)),
             col(Result.probe_version_id) == version_id,
-            col(Result.verdict).in_(["pass", "fail"]),
+            col(Result.verdict).in_(JUDGED),
         )
         .order_by(preferred, col(Result.id))
         .limit(1)

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from monitor.errors import StorageError
@@ -27,6 +27,11 @@ def normalise_url(url: str) -> str:
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
     return url
+
+
+def hide_password(url: str) -> str:
+    """The URL as it may be shown: any password replaced by ***."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -60,6 +65,16 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def check_reachable(engine: Engine) -> None:
+    """Raise StorageError, with the driver's first line, when the database does not answer."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise StorageError(f"the database does not answer: {detail}") from None
 
 
 def is_sqlite(engine: Engine) -> bool:

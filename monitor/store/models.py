@@ -13,6 +13,13 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+from monitor.store.states import (
+    AlertState,
+    NotificationStatus,
+    RunStatus,
+    RunTrigger,
+)
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -59,9 +66,10 @@ class Run(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     target_id: int = Field(foreign_key="target.id")
     probe_set: str = Field(max_length=200)
-    # running -> complete | interrupted; a running run whose owner died is resumed or closed.
-    status: str = Field(default="running", max_length=20, index=True)
-    trigger: str = Field(default="manual", max_length=20)  # manual | schedule
+    # State columns stay `str` (VARCHAR), typed by their StrEnum in comments: SQLModel would
+    # make an enum-typed field a database ENUM of the member names, a different schema.
+    status: str = Field(default=RunStatus.RUNNING, max_length=20, index=True)  # a RunStatus
+    trigger: str = Field(default=RunTrigger.MANUAL, max_length=20)  # a RunTrigger
     # A scheduled slot ("target/set/2026-01-01T10:00") claimed by exactly one run.
     slot: str | None = Field(default=None, unique=True, max_length=300)
     samples: int = 1
@@ -91,7 +99,7 @@ class Result(SQLModel, table=True):
     probe_version_id: int = Field(foreign_key="probe_version.id")
     sample_index: int
     created_at: datetime = Field(default_factory=utcnow)
-    verdict: str = Field(max_length=10)  # pass | fail | error
+    verdict: str = Field(max_length=10)  # a ResultVerdict: pass | fail | error
     reason: str | None = Field(default=None, max_length=500)
     error_class: str | None = Field(default=None, max_length=20)
     error_message: str | None = Field(default=None, max_length=500)
@@ -148,7 +156,7 @@ class Baseline(SQLModel, table=True):
     probe_set: str = Field(max_length=200)
     run_ids: list[int] = Field(sa_column=Column(JSON, nullable=False))
     identity_id: int | None = Field(default=None, foreign_key="model_identity.id")
-    source: str = Field(max_length=20)  # auto | accepted
+    source: str = Field(max_length=20)  # a BaselineSource: auto | accepted
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
     # The baseline's run-to-run variation per metric (monitor.drift.runs.encode), computed at
@@ -204,8 +212,8 @@ class VerdictRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     evaluation_id: int = Field(foreign_key="evaluation.id", index=True)
     metric: str = Field(max_length=200)
-    family: str = Field(max_length=20)  # quality | operational
-    state: str = Field(max_length=30)
+    family: str = Field(max_length=20)  # a monitor.drift.model.Family
+    state: str = Field(max_length=30)  # a monitor.drift.model.State
     p_value: float | None = None
     p_adjusted: float | None = None
     effect: float | None = None
@@ -239,8 +247,8 @@ class Alert(SQLModel, table=True):
             "probe_set",
             "family",
             unique=True,
-            sqlite_where=text("state != 'resolved'"),
-            postgresql_where=text("state != 'resolved'"),
+            sqlite_where=text(f"state != '{AlertState.RESOLVED}'"),
+            postgresql_where=text(f"state != '{AlertState.RESOLVED}'"),
         ),
         Index("ix_alert_state_opened", "state", "opened_at"),
     )
@@ -248,8 +256,8 @@ class Alert(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     target_id: int = Field(foreign_key="target.id")
     probe_set: str = Field(max_length=200)
-    family: str = Field(max_length=20)  # quality | operational
-    state: str = Field(max_length=20)  # pending | firing | resolved
+    family: str = Field(max_length=20)  # a monitor.drift.model.Family
+    state: str = Field(max_length=20)  # an AlertState: pending | firing | resolved
     metrics: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     opened_at: datetime = Field(default_factory=utcnow)
     fired_at: datetime | None = None
@@ -295,7 +303,7 @@ class Notification(SQLModel, table=True):
     target: str = Field(max_length=200)
     payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # the AlertMessage
     created_at: datetime = Field(default_factory=utcnow)
-    status: str = Field(default="pending", max_length=10)
+    status: str = Field(default=NotificationStatus.PENDING, max_length=10)  # NotificationStatus
     attempts: int = 0
     next_attempt_at: datetime = Field(default_factory=utcnow)
     lease_until: datetime | None = None
@@ -316,7 +324,7 @@ class DeliveryAttempt(SQLModel, table=True):
     notification_id: int = Field(foreign_key="notification.id", index=True)
     started_at: datetime = Field(default_factory=utcnow)
     duration_ms: float = 0.0
-    outcome: str = Field(max_length=10)  # sent | transient | permanent
+    outcome: str = Field(max_length=10)  # an AttemptOutcome: sent | transient | permanent
     error: str | None = Field(default=None, max_length=500)
     retry_after: float | None = None
     owner: str = Field(default="", max_length=200)

@@ -1,5 +1,5 @@
-"""Writes that the runner needs: get-or-create rows that several processes may race to
-create, run bookkeeping, and bulk result inserts.
+"""Writes that the runner and the commands need: get-or-create rows that several processes may
+race to create, run bookkeeping, bulk result inserts, and silences.
 
 Get-or-create is written as select, insert, and on a unique-constraint race select again, so it
 behaves the same on SQLite and PostgreSQL without dialect-specific upserts.
@@ -17,7 +17,15 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from monitor.store.db import session_scope
-from monitor.store.models import ModelIdentity, ProbeVersion, Result, Run, Target, utcnow
+from monitor.store.models import (
+    ModelIdentity,
+    ProbeVersion,
+    Result,
+    Run,
+    Silence,
+    Target,
+    utcnow,
+)
 
 
 def ensure_target(engine: Engine, *, name: str, kind: str, model: str, base_url: str | None) -> int:
@@ -138,3 +146,45 @@ def done_samples(engine: Engine, run_id: int) -> set[tuple[int, int]]:
             )
         ).all()
     return {(r[0], r[1]) for r in rows}
+
+
+def add_silence(
+    engine: Engine,
+    *,
+    target: str,
+    metric: str | None,
+    reason: str,
+    created_by: str,
+    created_at: datetime,
+    expires_at: datetime,
+) -> Silence:
+    """Store a silence (metric None: every metric of the target) and return it with its id."""
+    with session_scope(engine) as s:
+        silence = Silence(
+            target=target,
+            metric=metric,
+            reason=reason,
+            created_by=created_by,
+            created_at=created_at,
+            expires_at=expires_at,
+        )
+        s.add(silence)
+        s.flush()
+    return silence
+
+
+def end_silences(
+    engine: Engine, now: datetime, *, silence_id: int | None = None, target: str | None = None
+) -> int:
+    """End the active silence with this id, or every active silence of this target (give one
+    of the two); how many were ended. Expired or already ended silences are left alone."""
+    if (silence_id is None) == (target is None):
+        raise ValueError("give either silence_id or target")
+    which = col(Silence.id) == silence_id if target is None else col(Silence.target) == target
+    with session_scope(engine) as s:
+        ended: int = s.execute(
+            update(Silence)
+            .where(which, col(Silence.ended_at).is_(None), col(Silence.expires_at) > now)
+            .values(ended_at=now)
+        ).rowcount  # type: ignore[attr-defined]
+    return ended
