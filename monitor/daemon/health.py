@@ -1,4 +1,5 @@
-"""`/healthz` and `/metrics` on `server.listen`, served from a thread beside the event loop.
+"""`/healthz` and `/metrics` on `server.listen`, served from a thread beside the event loop;
+`/` is a page linking the two, for whoever opens the address in a browser.
 
 The WSGI server is prometheus-client's own (a threading wsgiref server), so a slow scrape or
 health check never blocks the scheduler, and the scheduler never blocks them. `/healthz` calls
@@ -26,6 +27,18 @@ from monitor.daemon.schedule import Cadence
 from monitor.store.models import Run, Target
 
 log = logging.getLogger(__name__)
+INDEX_PAGE = b"""<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>driftmon</title></head>
+<body>
+<h1>driftmon</h1>
+<ul>
+<li><a href="/metrics">/metrics</a>: Prometheus metrics</li>
+<li><a href="/healthz">/healthz</a>: health check (JSON; HTTP 200 while healthy)</li>
+</ul>
+</body>
+</html>
+"""
 HealthCheck = Callable[[], tuple[bool, dict[str, Any]]]  # (healthy, details)
 StartResponse = Callable[..., Any]
 
@@ -64,6 +77,15 @@ class HealthServer:
         path = environ.get("PATH_INFO", "")
         if path == "/metrics":
             return self._metrics_app(environ, start_response)  # type: ignore[no-any-return]
+        if path == "/":
+            start_response(
+                "200 OK",
+                [
+                    ("Content-Type", "text/html; charset=utf-8"),
+                    ("Content-Length", str(len(INDEX_PAGE))),
+                ],
+            )
+            return [INDEX_PAGE]
         if path != "/healthz":
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"not found: try /healthz or /metrics\n"]
