@@ -20,7 +20,9 @@ import asyncio
 import csv
 import io
 import os
+import shlex
 import shutil
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -347,16 +349,56 @@ def _print_outcome(
     console.print(escape(posted[-1]["text"] or ""), soft_wrap=True)
     console.print()
     console.print(f"Report: {escape(_shown(report))} (open it in a browser; it needs no network)")
-    config = _shown(folder / CONFIG_NAME)
     console.print(f"Database: {escape(_shown(folder / DB_NAME))}")
     console.print("Try next:")
-    for command in (
-        f"driftmon --config {config} drift",
-        f"driftmon --config {config} alerts list",
-        f"driftmon --config {config} baseline show",
-        f"driftmon --config {config} report --out {_shown(report)}",
-    ):
+    for command in try_next(folder / CONFIG_NAME, report):
         console.print(f"  {escape(command)}", soft_wrap=True)
+
+
+def try_next(config: Path, report: Path) -> list[str]:
+    """Commands to explore the demo's results, runnable as printed from the current folder."""
+    driftmon = driftmon_command()
+    at = f"{driftmon} --config {shlex.quote(_shown(config))}"
+    return [
+        f"{at} drift",
+        f"{at} alerts list",
+        f"{at} baseline show",
+        f"{at} report --out {shlex.quote(_shown(report))}",
+    ]
+
+
+def driftmon_command() -> str:
+    """How to run this driftmon again from the current folder.
+
+    `make demo` runs `.venv/bin/driftmon` without activating the venv, so a bare `driftmon`
+    would not be found (or would be another installation): plain `driftmon` only when it is
+    on PATH and is this very program, else the path it was started by.
+    """
+    on_path = shutil.which("driftmon")
+    started_by = _started_by()
+    if on_path is not None and started_by is not None and _same_file(on_path, started_by):
+        return "driftmon"
+    if started_by is not None:
+        return shlex.quote(_shown(Path(os.path.abspath(started_by))))
+    # `python -m monitor`: the interpreter of this installation runs it anywhere.
+    return f"{shlex.quote(_shown(Path(os.path.abspath(sys.executable))))} -m monitor"
+
+
+def _started_by() -> str | None:
+    """The driftmon executable this process runs as: the console script it was started by,
+    else (under `python -m monitor`) the one installed next to the interpreter."""
+    script = sys.argv[0] if sys.argv else ""
+    if script and Path(script).name.removesuffix(".exe") == "driftmon" and os.path.isfile(script):
+        return script
+    beside = Path(sys.executable).parent / "driftmon"
+    return str(beside) if beside.is_file() else None
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _shown(path: Path) -> str:

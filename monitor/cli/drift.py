@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from monitor.cli.context import AppContext
 from monitor.cli.output import print_json, print_table, safe_text
-from monitor.drift.present import fmt_effect, fmt_value
+from monitor.drift.present import (
+    fmt_effect,
+    fmt_value,
+    notes_by_reason,
+    reason,
+    untested_reason,
+)
 
 if TYPE_CHECKING:
     from monitor.drift.model import Verdict
@@ -73,7 +80,8 @@ def summary_line(record: EvaluationRecord) -> str:
         metrics = ", ".join(v.metric for v in record.drifted)
         return f"  drift: DRIFT in {metrics} (evaluation {record.evaluation_id}{model})"
     if untested(record):
-        why = f": {record.notes[0]}" if record.notes else ""
+        found = untested_reason(record.verdicts) or (record.notes[0] if record.notes else None)
+        why = f": {found}" if found else ""
         return f"  drift: not tested, too little data{why} (evaluation {record.evaluation_id})"
     pending = [v.metric for v in record.verdicts if str(v.state) == "pending"]
     more = f"; pending: {', '.join(pending)}" if pending else ""
@@ -103,9 +111,11 @@ def print_record(record: EvaluationRecord) -> None:
     if drifted:
         click.echo(f"DRIFT: {', '.join(drifted)}")
     elif untested(record):
-        click.echo("not tested: too little data (see the notes)")
+        found = untested_reason(record.verdicts)
+        click.echo("not tested: too little data" + (f": {found}" if found else " (see the notes)"))
     else:
-        click.echo("no drift")
+        pending = [v.metric for v in record.verdicts if str(v.state) == "pending"]
+        click.echo(f"no drift yet; pending: {', '.join(pending)}" if pending else "no drift")
     for note in record.notes:
         click.echo(f"note: {safe_text(note)}")
     rank = {"drifted": 0, "pending": 1, "no_meaningful_change": 2, "not_significant": 3}
@@ -132,6 +142,49 @@ def print_record(record: EvaluationRecord) -> None:
             for v in verdicts
         ],
     )
+    print_reasons(verdicts)
+
+
+def print_reasons(verdicts: Sequence[Verdict]) -> None:
+    """Why verdicts are what they are where the table cannot say: each note once, with the
+    metrics it applies to (all of them, typically, when there was too little data)."""
+    grouped = notes_by_reason(verdicts)
+    pending = [v for v in verdicts if str(v.state) == "pending" and v.threshold is not None]
+    if not grouped and not pending:
+        return
+    click.echo("why:")
+    for note, metrics in grouped:
+        which = "all metrics" if len(metrics) == len(verdicts) else ", ".join(metrics)
+        click.echo(f"  {which}: {safe_text(reason(note), 500)}")
+    if pending:
+        # Significant now, but drift needs the evidence to build up to the alarm threshold.
+        shown = ", ".join(f"{v.metric} {v.evidence or 0:.2f}/{v.threshold:.2f}" for v in pending)
+        click.echo(f"  pending, evidence so far / needed to count as drift: {shown}")
+
+
+def baseline_progress(app: AppContext, target: str | None, probe_set: str | None) -> list[str]:
+    """For each configured (target, probe set) with no evaluation yet: how far its baseline is."""
+    from monitor.drift.queries import baseline_progress as progress
+
+    needed = app.config.settings.drift.baseline_runs
+    known = sorted(p.name for p in app.probe_sets)
+    pairs = [
+        (t.name, name)
+        for t in app.config.settings.targets
+        if target is None or t.name == target
+        for name in t.probe_sets or known
+        if probe_set is None or name == probe_set
+    ]
+    lines = []
+    for (name, set_name), done in progress(app.engine(), pairs).items():
+        status = (
+            "baseline complete; the next run is compared with it"
+            if done is None
+            else f"building baseline: {min(done, needed)} of {needed} complete runs "
+            "(drift.baseline_runs)"
+        )
+        lines.append(f"{name}/{set_name}: {status}")
+    return lines
 
 
 def check_known(app: AppContext, target: str | None, probe_set: str | None) -> None:
@@ -182,6 +235,8 @@ def drift_command(
         )
     elif not records:
         click.echo("no drift evaluations yet: a baseline is built from the first complete runs")
+        for line in baseline_progress(app, target, probe_set):
+            click.echo(line)
     else:
         for index, record in enumerate(records):
             if index:

@@ -300,6 +300,13 @@ def remove_command(app: AppContext, probe_id: str, set_name: str | None) -> None
 @click.option("--id", "probe_id", metavar="ID", help="Probe id ([a-z0-9._-]+).")
 @click.option("--prompt", help="The prompt.")
 @click.option("--format", "response_format", type=click.Choice(["json_schema", "json", "text"]))
+@click.option(
+    "--schema",
+    "schema_json",
+    metavar="JSON",
+    help='Inline JSON Schema (Draft 2020-12), e.g. \'{"type": "object"}\'; written into the '
+    "probe as its `schema` mapping. Not with --schema-file.",
+)
 @click.option("--schema-file", metavar="PATH", help="Schema file, relative to the set's folder.")
 @click.option("--extract", metavar="REGEX", help="Answer regex for text probes.")
 @click.option(
@@ -325,13 +332,18 @@ def add_command(
     probe_id: str | None,
     prompt: str | None,
     response_format: str | None,
+    schema_json: str | None,
     schema_file: str | None,
     extract: str | None,
     expects: tuple[str, ...],
     tracks: tuple[str, ...],
     from_file: Path | None,
 ) -> None:
-    """Add a probe to a set, validating the result before the file is written."""
+    """Add a probe to a set, validating the result before the file is written.
+
+    Exits 2, leaving the file untouched, when an option or the resulting probe is invalid
+    (e.g. --schema that is not JSON or not a valid Draft 2020-12 schema).
+    """
     import json
 
     from monitor.probes.editing import add_probe
@@ -349,6 +361,10 @@ def add_command(
         probe = {"id": probe_id, "prompt": prompt}
         if response_format:
             probe["response_format"] = response_format
+        if schema_json is not None and schema_file:
+            raise click.UsageError("give --schema or --schema-file, not both")
+        if schema_json is not None:
+            probe["schema"] = _inline_schema(schema_json)
         if schema_file:
             probe["schema_file"] = schema_file
         if extract:
@@ -370,3 +386,28 @@ def add_command(
         path = root / f"{set_name}.yaml"
     add_probe(path, probe, probes_root=root)
     click.echo(f"added {probe.get('id')} to {path}")
+
+
+def _inline_schema(text: str) -> dict[str, Any]:
+    """The --schema option: a JSON object that is a valid Draft 2020-12 schema."""
+    import json
+
+    from jsonschema.exceptions import SchemaError
+
+    from monitor.schema_check import check_schema
+
+    try:
+        schema = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise click.UsageError(f"--schema is not JSON: {exc}") from None
+    if not isinstance(schema, dict):
+        raise click.UsageError("--schema must be a JSON object (a JSON Schema)")
+    try:
+        check_schema(schema)
+    except SchemaError as exc:
+        where = "/".join(str(p) for p in exc.path)
+        raise click.UsageError(
+            f"--schema is not a valid JSON Schema (Draft 2020-12): {exc.message}"
+            + (f" (at {where})" if where else "")
+        ) from None
+    return schema

@@ -81,7 +81,8 @@ def insufficiency(metric: MetricData, sizes: Paired, config: DriftConfig) -> Unt
             else f"no data in the {'current window' if metric.baseline else 'baseline'}"
         )
     elif len(both) < config.min_probes:
-        why = f"{len(both)} probe versions with data on both sides (need {config.min_probes})"
+        versions = "probe version" if len(both) == 1 else "probe versions"
+        why = f"{len(both)} {versions} with data on both sides (need {config.min_probes})"
     else:
         sides = (("baseline", n_b), ("current window", n_c))
         short = [f"{side} has {n} values" for side, n in sides if n < config.min_samples]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -33,3 +35,39 @@ def fmt_effect(verdict: Verdict) -> str:
         return f"{verdict.effect * 100:+.1f} pts"
     unit = _EFFECT_UNITS.get(verdict.effect_name or "", verdict.effect_name or "")
     return f"{verdict.effect:.3g} {unit}".strip()
+
+
+# The [drift] setting behind each "why not tested" note of monitor.drift.decide.insufficiency,
+# named inside its "(need N)" so the reader knows which setting the number comes from.
+_SETTING_OF_NOTE = (
+    (re.compile(r"probe versions? with data on both sides \(need (\d+)\)"), "drift.min_probes"),
+    (re.compile(r"has \d+ values.* \(need (\d+)\)"), "drift.min_samples"),
+)
+
+
+def reason(note: str) -> str:
+    """A verdict's note, with the setting that decides it when there is one."""
+    for pattern, setting in _SETTING_OF_NOTE:
+        found = pattern.search(note)
+        if found:
+            end = found.end(1)
+            return f"{note[:end]}, {setting}{note[end:]}"
+    return note
+
+
+def notes_by_reason(verdicts: Sequence[Verdict]) -> list[tuple[str, list[str]]]:
+    """Each distinct verdict note, most frequent first, with the metrics it applies to."""
+    grouped: dict[str, list[str]] = {}
+    for verdict in verdicts:
+        if verdict.note:
+            grouped.setdefault(verdict.note, []).append(verdict.metric)
+    return sorted(grouped.items(), key=lambda item: -len(item[1]))
+
+
+def untested_reason(verdicts: Sequence[Verdict]) -> str | None:
+    """Why the quality metrics were not tested: the note most of them share."""
+    untested = [
+        v for v in verdicts if str(v.family) == "quality" and str(v.state) == "insufficient_data"
+    ]
+    found = notes_by_reason(untested)
+    return reason(found[0][0]) if found else None

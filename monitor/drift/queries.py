@@ -221,6 +221,23 @@ def latest_evaluations(
         return [record_of(s, e, name) for e, name in s.execute(query)]
 
 
+def baseline_progress(
+    engine: Engine, pairs: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], int | None]:
+    """For each (target, set): None when it has an active baseline, else its complete runs
+    so far (the baseline is built from the first `baseline_runs` of them)."""
+    found: dict[tuple[str, str], int | None] = {}
+    with Session(engine) as s:
+        for target, probe_set in pairs:
+            tid = target_id_of(s, target)
+            if tid is not None and active_baseline(s, tid, probe_set) is not None:
+                found[(target, probe_set)] = None
+            else:
+                done = len(complete_runs(s, tid, probe_set)) if tid is not None else 0
+                found[(target, probe_set)] = done
+    return found
+
+
 def target_id_of(s: Session, name: str) -> int | None:
     return s.execute(select(col(Target.id)).where(col(Target.name) == name)).scalar_one_or_none()
 

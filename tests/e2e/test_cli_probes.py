@@ -697,6 +697,67 @@ def test_add_from_file_and_to_a_new_set(tmp_path: Path) -> None:
     ]
 
 
+def test_add_with_an_inline_schema_validates_and_runs_judged_by_it(
+    tmp_path: Path, sim: SimulatorServer
+) -> None:
+    write_project(tmp_path, base_url=sim.url + "/v1", sets={"billing": BILLING})
+    # The simulator answers invoice prompts with {"total": 1234.5, "currency": "USD"}.
+    schemas = {
+        "inline-usd": {"type": "object", "required": ["total"], "properties": {"total": {}}},
+        "inline-gbp": {"type": "object", "properties": {"currency": {"const": "GBP"}}},
+    }
+    for probe_id, schema in schemas.items():
+        ok(
+            cli(
+                tmp_path,
+                "probes",
+                "add",
+                "--set",
+                "billing",
+                "--id",
+                probe_id,
+                "--prompt",
+                "Extract the invoice total and currency; answer with JSON only.",
+                "--format",
+                "json",
+                "--schema",
+                json.dumps(schema),
+                "--expect",
+                '{"field": "total", "equals": 1234.5}',
+            )
+        )
+    stored = {p["id"]: p for p in load_yaml(read(tmp_path / "probes" / "billing.yaml"))["probes"]}
+    for probe_id, schema in schemas.items():
+        # Written as the probe file format has it: a `schema` mapping in the probe.
+        assert stored[probe_id]["schema"] == schema
+        assert stored[probe_id]["response_format"] == "json"
+    assert "0 problem(s)" in ok(cli(tmp_path, "probes", "validate")).stdout
+
+    ok(cli(tmp_path, "run", "--set", "billing"))
+    usd, gbp = (as_json(cli(tmp_path, "probes", "show", i, "--json")) for i in schemas)
+    assert [r["verdict"] for r in usd["recent"]] == ["pass"]
+    # The same answer fails the other probe: its own schema was the one judging it.
+    [failed] = gbp["recent"]
+    assert failed["verdict"] == "fail", failed
+
+
+@pytest.mark.parametrize(
+    ("schema", "problem"),
+    [
+        ('{"type": "objekt"}', "not a valid JSON Schema (Draft 2020-12)"),
+        ('{"properties": {"a": {"minimum": "3"}}}', "'3' is not of type 'number'"),
+        ('{"type": ', "--schema is not JSON"),
+        ('["type"]', "--schema must be a JSON object"),
+    ],
+)
+def test_add_refuses_a_bad_inline_schema(tmp_path: Path, schema: str, problem: str) -> None:
+    probes_dir = write_project(tmp_path, with_db=False)
+    before = read(probes_dir / "billing.yaml")
+    args = ["probes", "add", "--set", "billing", "--id", "x", "--prompt", "p", "--format", "json"]
+    assert problem in usage_error(cli(tmp_path, *args, "--schema", schema))
+    assert read(probes_dir / "billing.yaml") == before
+
+
 def test_add_refusals_leave_the_file_byte_identical(tmp_path: Path) -> None:
     probes_dir = write_project(tmp_path)
     qa = probes_dir / "qa.yaml"

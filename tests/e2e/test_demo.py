@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -101,3 +104,38 @@ def test_demo_refuses_a_folder_it_did_not_make(tmp_path: Path) -> None:
     assert "not made by `driftmon demo`" in proc.stderr
     assert (folder / "driftmon.db").read_bytes() == b"precious"
     assert not (folder / "driftmon.toml").exists()
+
+
+def _path_without_driftmon() -> str:
+    """$PATH as a user has it before activating the venv: no folder with a driftmon in it."""
+    folders = os.environ.get("PATH", "").split(os.pathsep)
+    return os.pathsep.join(f for f in folders if f and not (Path(f) / "driftmon").exists())
+
+
+def test_demo_try_next_commands_run_as_printed_without_the_venv_on_path(tmp_path: Path) -> None:
+    # `make demo` runs .venv/bin/driftmon from the checkout without activating the venv.
+    installed = Path(sys.executable).parent / "driftmon"
+    assert installed.is_file(), f"no console script at {installed}"
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    (tmp_path / ".venv" / "bin" / "driftmon").symlink_to(installed)
+    env = {k: v for k, v in os.environ.items() if k != "DRIFTMON_CONFIG"}
+    env["PATH"] = _path_without_driftmon()
+    proc = subprocess.run(
+        [".venv/bin/driftmon", "demo"],
+        cwd=tmp_path,
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=90,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.split("Try next:\n", 1)[1].splitlines()
+    commands = [line.strip() for line in lines if line.startswith("  ")]
+    assert len(commands) == 4, proc.stdout
+    assert commands[0] == ".venv/bin/driftmon --config demo-output/driftmon.toml drift"
+    for command in commands:
+        ran = subprocess.run(
+            command, shell=True, cwd=tmp_path, env=env, text=True, capture_output=True, timeout=60
+        )
+        assert ran.returncode == 0, f"{command}: exit {ran.returncode}\n{ran.stderr}"
+    assert (tmp_path / "demo-output" / "report.html").is_file()
