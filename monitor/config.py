@@ -30,7 +30,7 @@ from pydantic import (
 from monitor.config_checks import base_url_problem, settings_problems, toml_string
 from monitor.drift.settings import DriftConfig
 from monitor.durations import parse_duration
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, LocatedError
 from monitor.providers.params import TOKEN_CAP_PARAMS
 
 CONFIG_ENV = "DRIFTMON_CONFIG"
@@ -330,14 +330,64 @@ class LoadedConfig:
         return value
 
     def check_secrets(self, target: TargetSettings) -> None:
-        """Raise a ConfigError naming file, key and line for the first of the target's secrets
+        """Raise a ConfigError naming file, key and line for each of the target's secrets
         (api_key, header and query values) that cannot be read. Values are read and dropped."""
+        problems = self.secret_problems(target)
+        if problems:
+            raise ConfigError.of(problems)
+
+    def secret_problems(self, target: TargetSettings) -> list[ConfigError]:
+        """A located ConfigError for each of the target's secrets that cannot be read."""
         index = self.settings.targets.index(target)
-        for where, ref in self.effective(target).secret_refs():
-            try:
-                ref.resolve()
-            except ConfigError as exc:
-                raise self.error_at(exc.problem, ("targets", index, *where)) from None
+        return [
+            problem
+            for where, ref in self.effective(target).secret_refs()
+            if (problem := self._unreadable(ref, ("targets", index, *where))) is not None
+        ]
+
+    def alert_secret_problems(self) -> list[ConfigError]:
+        """A located ConfigError for each `[alerts.slack]` secret that cannot be read or is
+        empty."""
+        slack = self.settings.alerts.slack
+        if slack is None:
+            return []
+        refs = {"token": slack.token, "webhook_url": slack.webhook_url}
+        return [
+            problem
+            for name, ref in refs.items()
+            if ref is not None
+            and (problem := self._unreadable(ref, ("alerts", "slack", name), empty=True))
+        ]
+
+    def _unreadable(
+        self, ref: SecretRef, loc: tuple[int | str, ...], *, empty: bool = False
+    ) -> ConfigError | None:
+        try:
+            value = self._located(ref).resolve()
+        except ConfigError as exc:
+            return self.error_at(exc.problem, loc)
+        if empty and not value.strip():
+            return self.error_at(f"the secret ({ref.describe()}) is empty", loc)
+        return None
+
+    def located(self, error: ConfigError) -> ConfigError:
+        """`error` with this config's file and the line of its key, when it names a key but
+        no file (errors raised by code that sees settings but not where they came from)."""
+        if error.file is not None or not error.key:
+            return error
+        loc = tuple(
+            int(part) if part.isdigit() else part for part in re.findall(r"[^.\[\]]+", error.key)
+        )
+        return self.error_at(error.problem, loc)
+
+    def storage_source(self) -> str:
+        """Where the storage URL comes from, for messages about the database:
+        `FILE:LINE: storage.url`, or the file and `storage.url (not set: ...)` for the default."""
+        if "url" in self.settings.storage.model_fields_set:
+            return self.error_at("", ("storage", "url")).render().removesuffix(": ")
+        default = StorageSettings().url
+        where = f"{self.path}: " if self.path else ""
+        return f"{where}storage.url (not set: the default {default}, next to the config file)"
 
     def param_origin(self, target: TargetSettings, name: str) -> tuple[int | str, ...] | None:
         """Where the effective value of param `name` of `target` is set: the target's own
@@ -452,25 +502,32 @@ def parse_config(path: Path) -> Settings:
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key = _key_path(first["loc"])
-        problem = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            problem = "unknown key"
-        more = len(exc.errors()) - 1
-        if more:
-            problem += f" (and {more} more problem{'s' if more > 1 else ''})"
-        raise ConfigError(
-            problem, file=str(path), key=key, line=_line_of(text, first["loc"])
-        ) from None
-    problems = list(settings_problems(settings))
+        raise ConfigError.of(_validation_errors(exc, path, text)) from None
+    problems = [
+        ConfigError(problem, file=str(path), key=_key_path(loc), line=_line_of(text, loc))
+        for problem, loc in settings_problems(settings)
+    ]
     if problems:
-        problem, loc = problems[0]
-        more = len(problems) - 1
-        if more:
-            problem += f" (and {more} more problem{'s' if more > 1 else ''})"
-        raise ConfigError(problem, file=str(path), key=_key_path(loc), line=_line_of(text, loc))
+        raise ConfigError.of(problems)
     return settings
+
+
+def _validation_errors(exc: ValidationError, path: Path, text: str) -> list[LocatedError]:
+    """Every key pydantic refused, once each (a union can fail one key several ways)."""
+    errors: list[LocatedError] = []
+    seen: set[tuple[int | str, ...]] = set()
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        if loc in seen:
+            continue
+        seen.add(loc)
+        problem = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            problem = "unknown key"
+        errors.append(
+            ConfigError(problem, file=str(path), key=_key_path(loc), line=_line_of(text, loc))
+        )
+    return errors
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:

@@ -3,13 +3,15 @@
     DriftmonError
     ├── UsageError                  bad input from the user: exit code 2
     │   ├── ConfigError             config file: names file, key, line and the problem
+    │   │   └── ConfigProblems      several located problems found together, one per line
     │   └── ProbeFileError          probe set file or schema: names file, key, line, problem
     ├── ProbeFileBusyError          another edit of the probe file holds its lock: exit code 1
     ├── ProviderError               a provider call failed; carries an ErrorClass
     │   ├── TransientProviderError  worth retrying: timeout, connect, 429, 5xx
     │   └── PermanentProviderError  not worth retrying: auth, bad request, protocol
     ├── StorageError                the database cannot be used as asked
-    │   └── DatabaseTooNewError     the database was migrated by a newer driftmon
+    │   ├── DatabaseTooNewError     the database was migrated by a newer driftmon: exit code 2
+    │   └── StorageSetupError       cannot be opened or written as configured: exit code 2
     └── NotificationError           an alert could not be delivered
         ├── TransientNotificationError
         └── PermanentNotificationError
@@ -21,6 +23,7 @@ stored as error results, so an outage can never look like a failed validation.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 
 
@@ -64,6 +67,30 @@ class LocatedError(UsageError):
 
 class ConfigError(LocatedError):
     """The config file is missing, unreadable or invalid."""
+
+    @staticmethod
+    def of(errors: Sequence[LocatedError]) -> ConfigError:
+        """One error to raise for the problems found together: the problem itself when there
+        is one, else all of them (a user fixing a file wants every problem, not a round trip
+        per problem)."""
+        if len(errors) == 1 and isinstance(errors[0], ConfigError):
+            return errors[0]
+        return ConfigProblems(errors)
+
+
+class ConfigProblems(ConfigError):
+    """Several problems found together, rendered one per line. `problem`, `file`, `key` and
+    `line` are the first one's, so code that looks at one problem sees the first."""
+
+    def __init__(self, errors: Sequence[LocatedError]) -> None:
+        self.errors = list(errors)
+        first = self.errors[0]
+        super().__init__(first.problem, file=first.file, key=first.key, line=first.line)
+
+    def render(self) -> str:
+        lines = [f"{len(self.errors)} problems:"] if len(self.errors) > 1 else []
+        lines += [("  " if len(self.errors) > 1 else "") + e.render() for e in self.errors]
+        return "\n".join(lines)
 
 
 class ProbeFileError(LocatedError):
@@ -141,6 +168,16 @@ class DatabaseTooNewError(StorageError):
     """The database schema is newer than this driftmon knows; refuse to touch it.
 
     Exit code 2 like a usage error: retrying cannot help (systemd does not restart on 2)."""
+
+    exit_code = 2
+
+
+class StorageSetupError(StorageError):
+    """The database cannot be opened or written as configured: a missing or read-only folder
+    or file, a PostgreSQL role or database that does not exist, a refused password.
+
+    Exit code 2 like a usage error: the configuration must change, retrying cannot help (a
+    refused connection stays a plain StorageError or driver error, exit 1: systemd restarts)."""
 
     exit_code = 2
 

@@ -9,7 +9,9 @@ verdict behind it was committed. `deliver_due` sends what is due, one row at a t
 3. record: the attempt (outcome, error, duration) and the row's new state commit together.
    Sent: marked sent only now, after Slack acknowledged. Transient error: retried after the
    server's Retry-After, else exponential backoff with jitter (`DELIVERY_RETRY`, rules in
-   `monitor.retry`). Permanent error: marked failed, never retried, and shown by `alerts list`.
+   `monitor.retry`). Permanent error: marked failed, not retried on its own, and shown by
+   `alerts list` and `status`; once its cause is fixed, `requeue_failed` (`driftmon alerts
+   deliver --retry-failed`) makes it pending again.
 
 A process killed between 2 and 3 leaves the lease to expire; the row is then sent again: at
 least once, and at most one duplicate per crash. Rows of one alert go out in order (a
@@ -226,6 +228,28 @@ def _send(
         s.add(attempt)
 
 
+def requeue_failed(engine: Engine, now: datetime) -> int:
+    """Make every failed message pending again, due at `now`; how many there were.
+
+    For after the cause of a permanent error is fixed (a new token, the bot invited to the
+    channel). `attempts` and `last_error` are kept: they tell what happened until the next
+    attempt, and `delivery_attempt` keeps every attempt anyway. Messages of one alert still go
+    out in the order they were queued.
+    """
+    with session_scope(engine) as s:
+        done = s.execute(
+            update(Notification)
+            .where(col(Notification.status) == NotificationStatus.FAILED)
+            .values(
+                status=NotificationStatus.PENDING,
+                next_attempt_at=now,
+                lease_until=None,
+                lease_owner=None,
+            )
+        )
+        return int(done.rowcount)  # type: ignore[attr-defined]
+
+
 def send_now(
     notifier: Notifier,
     msg: AlertMessage,
@@ -282,4 +306,4 @@ def outbox_depth(s: Session) -> dict[str, int]:
     return {str(status): int(n) for status, n in rows}
 
 
-__all__ = ["DeliveryReport", "deliver_due", "outbox_depth", "queue", "send_now"]
+__all__ = ["DeliveryReport", "deliver_due", "outbox_depth", "queue", "requeue_failed", "send_now"]

@@ -29,6 +29,12 @@ def require_notifier(app: AppContext, what: str) -> SlackNotifier:
     return notifier
 
 
+RETRY_FAILED_HINT = (
+    "messages marked FAILED are not sent again on their own: fix the cause, "
+    "then `driftmon alerts deliver --retry-failed`"
+)
+
+
 @click.group("alerts")
 def alerts_group() -> None:
     """Alert states, silences, the delivery outbox, and a test message."""
@@ -53,7 +59,8 @@ def list_command(app: AppContext, since: str, as_json: bool) -> None:
     """Open alerts, recently resolved ones, silences and undelivered messages.
 
     Messages Slack refused for good (bad token, unknown channel) are listed with the error;
-    they are not retried.
+    they are not retried on their own: fix the cause, then run `driftmon alerts deliver
+    --retry-failed`.
     """
     from monitor.alerts.queries import alerts_overview
     from monitor.store.models import utcnow
@@ -148,6 +155,8 @@ def list_command(app: AppContext, since: str, as_json: bool) -> None:
                 for n in outbox_json
             ],
         )
+    if overview.outbox.failed:
+        click.echo(RETRY_FAILED_HINT)
 
 
 def _alert_json(listed: ListedAlert) -> dict[str, Any]:
@@ -258,12 +267,18 @@ def test_command(app: AppContext) -> None:
     from monitor.after_run import DELIVERY_BUDGET
     from monitor.alerts.message import AlertMessage
     from monitor.alerts.outbox import send_now
-    from monitor.errors import NotificationError, TransientNotificationError
+    from monitor.errors import ConfigError, NotificationError, TransientNotificationError
 
     def waiting(error: TransientNotificationError, delay: float) -> None:
         click.echo(f"driftmon: warning: {error}; retrying in {delay:.0f} s", err=True)
 
-    notifier = require_notifier(app, "send a test message")
+    unreadable = app.config.alert_secret_problems()
+    if unreadable:
+        raise ConfigError.of(unreadable)
+    try:
+        notifier = require_notifier(app, "send a test message")
+    except ConfigError as exc:  # [alerts.slack] incomplete: name the file and line too
+        raise app.config.located(exc) from None
     target = app.config.settings.targets[0].name if app.config.settings.targets else "driftmon"
     try:
         delivery = send_now(
@@ -273,20 +288,77 @@ def test_command(app: AppContext) -> None:
             on_retry=waiting,
         )
     except NotificationError as exc:
-        click.echo(f"driftmon: error: the test message was not delivered: {exc}", err=True)
+        check = _slack_key_to_check(app, str(exc))
+        click.echo(
+            f"driftmon: error: the test message was not delivered: {exc}"
+            + (f"\n  check: {check}" if check else ""),
+            err=True,
+        )
         raise SystemExit(1) from None
     where = f"channel {delivery.channel}" if delivery.channel else "the webhook"
     note = " (as text only: Slack refused the blocks)" if delivery.text_only else ""
     click.echo(f"sent to {where}{note}")
 
 
+# Slack's error codes by the [alerts.slack] key that fixes them; "connection" for failures
+# to reach Slack at all (the key is base_url with a token, webhook_url with a webhook).
+_SLACK_CODE_KEYS = {
+    "token": {
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "missing_scope",
+        "no_team",
+        "team_disabled",
+    },
+    "channel": {"channel_not_found", "not_in_channel", "is_archived", "channel_is_archived"},
+    "webhook_url": {"invalid_token", "no_service", "action_prohibited"},
+    "connection": {"connection_error", "timeout", "slackrequesterror"},
+}
+
+
+def _slack_key_to_check(app: AppContext, error: str) -> str | None:
+    """`FILE:LINE alerts.slack.KEY` for the key a failed test message points at, if any."""
+    import re
+
+    slack = app.config.settings.alerts.slack
+    match = re.search(r"failed: ([a-z_]+)", error)
+    if slack is None or match is None:
+        return None
+    field = next((k for k, codes in _SLACK_CODE_KEYS.items() if match.group(1) in codes), None)
+    if field == "connection":
+        field = "base_url" if slack.token is not None else "webhook_url"
+    elif field == "token" and slack.token is None:
+        field = "webhook_url"  # a webhook refused for the same reasons
+    if field is None:
+        return None
+    return app.config.describe_location(("alerts", "slack", field))
+
+
 @alerts_group.command("deliver")
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="First make the messages Slack refused for good pending again (after fixing the cause).",
+)
 @click.pass_obj
-def deliver_command(app: AppContext) -> None:
-    """Send queued alert messages that are due now (the daemon does this on its own)."""
+def deliver_command(app: AppContext, retry_failed: bool) -> None:
+    """Send queued alert messages that are due now (the daemon does this on its own).
+
+    A message Slack refused for good (bad token, unknown channel) is not sent again on its own:
+    fix the cause, then run this with --retry-failed to send it in this pass.
+    """
     from monitor.after_run import DELIVERY_BUDGET, deliver
 
     notifier = require_notifier(app, "deliver to")
+    if retry_failed:
+        from monitor.alerts.outbox import requeue_failed
+        from monitor.store.models import utcnow
+
+        requeued = requeue_failed(app.engine(), utcnow())
+        click.echo(f"{requeued} failed message{'s' if requeued != 1 else ''} queued again")
     report = deliver(app.engine(), notifier, deadline=time.monotonic() + DELIVERY_BUDGET)
     click.echo(f"{report.sent} sent, {report.retrying} to retry, {report.failed} failed")
     for error in report.errors:

@@ -29,10 +29,9 @@ class AppContext:
     def engine(self, *, migrate_empty: bool = True) -> Engine:
         """The database engine, with the schema checked (and created when empty)."""
         if self._engine is None:
-            from monitor.store.db import make_engine
             from monitor.store.migrate import ensure_schema
 
-            engine = make_engine(self.db_url or self.config.storage_url())
+            engine = self.raw_engine()
             ensure_schema(engine, create_if_empty=migrate_empty)
             self._engine = engine
         return self._engine
@@ -41,7 +40,16 @@ class AppContext:
         """The engine without schema checks, for `db` commands; `--db` alone is enough."""
         from monitor.store.db import make_engine
 
-        return make_engine(self.db_url or self.config.storage_url())
+        return make_engine(self.storage_url, source=self.storage_source)
+
+    @property
+    def storage_url(self) -> str:
+        return self.db_url or self.config.storage_url()
+
+    @property
+    def storage_source(self) -> str:
+        """Where the storage URL was set, for messages about the database."""
+        return "--db" if self.db_url else self.config.storage_source()
 
     @cached_property
     def probe_sets(self) -> list[ProbeSet]:

@@ -1,8 +1,10 @@
 """The `driftmon` entry point: global options, command groups, and exit codes.
 
-Exit codes: 0 success; 1 runtime failure; 2 bad usage, config or probe files; 3 drift found
-with --fail-on-drift. Command modules are imported only when their group is used, so
-`driftmon --help` does not pay for SQLAlchemy, scipy or the report code.
+Exit codes: 0 success; 1 runtime failure; 2 bad usage, config or probe files, or a database
+that cannot be opened or written as configured; 3 drift found with --fail-on-drift; 4 provider
+calls failed (`run`: every call of a run, or any with --fail-on-error). Command modules are
+imported only when their group is used, so `driftmon --help` does not pay for SQLAlchemy,
+scipy or the report code.
 """
 
 from __future__ import annotations
@@ -101,8 +103,10 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("interrupted", err=True)
         sys.exit(130)
     except Exception as exc:
-        # Database trouble (unreachable, locked, permissions) is a runtime failure the user
-        # can act on, not a crash: one line, exit 1. Anything else is a bug: traceback.
+        # Database trouble that may pass (unreachable, locked) is a runtime failure, not a
+        # crash: one line, exit 1. What no retry fixes (a missing folder, a read-only file, an
+        # unknown role) is a StorageSetupError raised by the engine (monitor.store.db), exit 2.
+        # Anything else is a bug: traceback.
         if type(exc).__module__.startswith(("sqlalchemy", "psycopg", "sqlite3")):
             detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
             click.echo(f"driftmon: error: database: {detail}", err=True)

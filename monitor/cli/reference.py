@@ -34,7 +34,10 @@ Global options (`--config`, `--db`) go before the command: `driftmon --config
 the defaults below (`./driftmon.toml`, `demo-output`) are relative to the current folder.
 
 Exit codes: 0 success; 1 runtime failure; 2 bad usage, config or probe files (the message names
-the file, key or line, and the problem); 3 drift found with `--fail-on-drift`.
+the file, key or line, and the problem), or a database that cannot be opened or written as
+configured (a missing or read-only folder or file, an unknown PostgreSQL role or database);
+3 drift found with `--fail-on-drift`; 4 provider calls failed: `run` when every call of a run
+failed (an outage), or any call with `--fail-on-error` (4 wins over 3).
 """
 
 

@@ -16,6 +16,10 @@ from monitor.cli.output import fmt_rate, print_json
 from monitor.cli.startup import kept_for_the_command
 from monitor.store.states import RunStatus
 
+# `run` exits with this when provider calls failed: always when every call of a run failed
+# (an outage), with --fail-on-error when any did.
+EXIT_CALLS_FAILED = 4
+
 if TYPE_CHECKING:
     from monitor.drift.engine import Evaluator
     from monitor.drift.queries import EvaluationRecord
@@ -30,6 +34,11 @@ if TYPE_CHECKING:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--fail-on-drift", is_flag=True, help="Exit 3 when any quality metric drifted.")
 @click.option(
+    "--fail-on-error",
+    is_flag=True,
+    help="Exit 4 when any provider call failed (without it, only when every call of a run did).",
+)
+@click.option(
     "--dry-run",
     is_flag=True,
     help="Send nothing: print the calls, tokens and request params a run would use.",
@@ -42,6 +51,7 @@ def run_command(
     samples: int | None,
     as_json: bool,
     fail_on_drift: bool,
+    fail_on_error: bool,
     dry_run: bool,
 ) -> None:
     """Replay probes now: send, judge and store every result, then evaluate drift.
@@ -49,6 +59,11 @@ def run_command(
     Results are committed as they arrive. A run whose process was killed is resumed by the
     next run of the same probes: only missing samples are sent and nothing is stored twice.
     Each complete run is compared with its baseline (built from the first complete runs).
+
+    Exits 4 when every call of a run failed (the provider is down or unreachable), or with
+    --fail-on-error when any call failed; 3 with --fail-on-drift when a quality metric drifted.
+    When both apply, 4 wins: drift measured on a failing provider means little. The results
+    are stored and the summary printed either way.
     """
     with kept_for_the_command():
         from monitor.replay import runner_for, select_jobs
@@ -84,11 +99,50 @@ def run_command(
             )
     for error in (delivery or {}).get("errors") or []:
         click.echo(f"driftmon: warning: alert delivery: {error}", err=True)
-    context = click.get_current_context()
-    if failed:
-        context.exit(1)  # the results are stored; the drift statistics could not be computed
-    if fail_on_drift and any(r is not None and r.drifted for r in drift.values()):
-        context.exit(EXIT_DRIFT)
+    for o in outcomes:
+        if all_calls_failed(o):
+            click.echo(
+                f"driftmon: error: run {o.id} {o.target}/{o.probe_set}: all {o.results} calls "
+                f"failed ({_error_classes(o)}): is the provider down or unreachable?",
+                err=True,
+            )
+    code = exit_code(
+        outcomes,
+        drifted=any(r is not None and r.drifted for r in drift.values()),
+        evaluation_failed=failed,
+        fail_on_drift=fail_on_drift,
+        fail_on_error=fail_on_error,
+    )
+    if code:
+        click.get_current_context().exit(code)
+
+
+def exit_code(
+    outcomes: list[RunOutcome],
+    *,
+    drifted: bool,
+    evaluation_failed: bool,
+    fail_on_drift: bool,
+    fail_on_error: bool,
+) -> int:
+    """The exit code of `run`, the first that applies: 1 an evaluation failed (the results are
+    stored, the drift statistics could not be computed); 4 every call of a run failed, or with
+    --fail-on-error any call did; 3 with --fail-on-drift, drift; else 0. Calls come before
+    drift: verdicts measured on a failing provider mean little."""
+    if evaluation_failed:
+        return 1
+    if any(all_calls_failed(o) for o in outcomes) or (
+        fail_on_error and any(o.errors for o in outcomes)
+    ):
+        return EXIT_CALLS_FAILED
+    if fail_on_drift and drifted:
+        return EXIT_DRIFT
+    return 0
+
+
+def all_calls_failed(outcome: RunOutcome) -> bool:
+    """The run got no output at all: every call it stored is an error (an outage)."""
+    return outcome.results > 0 and outcome.errors == outcome.results
 
 
 def _replay(
@@ -260,14 +314,21 @@ def _deliver(app: AppContext) -> dict[str, Any] | None:
 
 
 def _run_json(outcome: RunOutcome, record: EvaluationRecord | None) -> dict[str, Any]:
-    return outcome.as_json() | {"drift": record_json(record) if record else None}
+    return outcome.as_json() | {
+        "all_failed": all_calls_failed(outcome),
+        "drift": record_json(record) if record else None,
+    }
+
+
+def _error_classes(o: RunOutcome) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(o.error_classes.items()))
 
 
 def _print_run(o: RunOutcome, record: EvaluationRecord | None) -> None:
     identity = o.model or "?"
     if o.fingerprint:
         identity += f" ({o.fingerprint})"
-    errors = ", ".join(f"{k}={v}" for k, v in sorted(o.error_classes.items()))
+    errors = _error_classes(o)
     click.echo(
         f"run {o.id} {o.target}/{o.probe_set}: {o.status}{' (resumed)' if o.resumed else ''}"
         f" — {o.results} results, {o.passed} passed, {o.failed} failed, {o.errors} errors"

@@ -35,7 +35,7 @@ def serve_command(app: AppContext, migrate: bool, log_level: str) -> None:
     setup_logging(getattr(logging, log_level.upper()))
     tune_malloc()  # before the daemon starts threads: keeps its RSS flat over months
     config = app.config
-    engine = make_engine(app.db_url or config.storage_url())
+    engine = make_engine(app.storage_url, source=app.storage_source)
     check_reachable(engine)
     if migrate:
         upgrade(engine)

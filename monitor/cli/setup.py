@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from monitor.cli.context import AppContext
 from monitor.cli.output import print_json
+from monitor.cli.targets import effective_base_url
+
+if TYPE_CHECKING:
+    from monitor.errors import ConfigError, LocatedError
 
 
 @click.command("init")
@@ -41,38 +45,42 @@ def config_group() -> None:
 
 @config_group.command("check")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--skip-secrets",
+    is_flag=True,
+    help="Do not read secrets: for checking a service's config where its credentials do not "
+    "exist (systemd LoadCredential= files exist only inside the service).",
+)
 @click.pass_obj
-def check_command(app: AppContext, as_json: bool) -> None:
+def check_command(app: AppContext, as_json: bool, skip_secrets: bool) -> None:
     """Load and validate the config and every probe set; print the resolved config.
 
-    Secrets are shown only as their references (env name or file path) and whether they
-    can be read; their values are never printed.
+    Also checks what `run` and `serve` would trip over later: every secret (targets' api_key,
+    header and query values, [alerts.slack]) can be read, each target's schedule, and a SQLite
+    database's folder exists and is writable (the file too, if it exists). Every problem found
+    is reported, each with file, line and key; exit code 2. Offline: a PostgreSQL database is
+    not connected to, and no provider or Slack is called (`targets ping`, `alerts test` do).
+
+    Secrets are shown only as their references (env name or file path); their values are
+    never printed.
     """
     from monitor.config import redacted
     from monitor.errors import ConfigError
-
-    config = app.config
-    sets = app.probe_sets
-    known = {s.name for s in sets}
-    for index, target in enumerate(config.settings.targets):
-        for name in target.probe_sets or []:
-            if name not in known:
-                raise ConfigError(
-                    f"unknown probe set {name!r} (sets: {', '.join(sorted(known)) or 'none'})",
-                    file=str(config.path),
-                    key=f"targets[{index}].probe_sets",
-                )
-    from monitor.daemon.schedule import check_schedules
     from monitor.store.db import hide_password
 
-    check_schedules(config)  # what `serve` would refuse: a bad cron, jitter >= every
+    config = app.config
+    problems = check_problems(app, secrets=not skip_secrets)
+    if problems:
+        raise ConfigError.of(problems)
     data = redacted(config.settings)
-    for target_data, target in zip(data.get("targets", []), config.settings.targets, strict=True):
-        if target.api_key is not None:
-            target_data["api_key"]["readable"] = _readable(config.effective(target).api_key)
+    targets = [config.effective(t) for t in config.settings.targets]
+    for target_data, eff in zip(data.get("targets", []), targets, strict=True):
+        target_data["base_url"], target_data["base_url_default"] = effective_base_url(eff)
+        if eff.api_key is not None:
+            target_data["api_key"]["readable"] = None if skip_secrets else True  # checked above
     report: dict[str, Any] = {
         "config_file": str(config.path),
-        "storage_url": hide_password(config.storage_url(app.db_url)),
+        "storage_url": hide_password(app.storage_url),
         "config": data,
         "probe_sets": [
             {
@@ -81,7 +89,7 @@ def check_command(app: AppContext, as_json: bool) -> None:
                 "probes": len(s.probes),
                 "enabled": len(s.enabled_probes()),
             }
-            for s in sets
+            for s in app.probe_sets
         ],
     }
     if as_json:
@@ -89,14 +97,14 @@ def check_command(app: AppContext, as_json: bool) -> None:
         return
     click.echo(f"config: {report['config_file']}")
     click.echo(f"storage: {report['storage_url']}")
-    for target in config.settings.targets:
-        eff = config.effective(target)
-        key = "none"
-        if eff.api_key is not None:
-            state = "readable" if _readable(eff.api_key) else "NOT readable"
-            key = f"{eff.api_key.describe()} ({state})"
+    for eff in targets:
+        state = "not checked" if skip_secrets else "readable"
+        key = f"{eff.api_key.describe()} ({state})" if eff.api_key is not None else "none"
+        base_url, is_default = effective_base_url(eff)
+        base_url += " (default)" if is_default else ""
         click.echo(
-            f"target {eff.name}: {eff.kind} {eff.model} every={eff.every or eff.cron} "
+            f"target {eff.name}: {eff.kind} {eff.model} base_url={base_url} "
+            f"every={eff.every or eff.cron} "
             f"samples={eff.samples} concurrency={eff.concurrency} api_key={key} "
             f"sets={','.join(eff.probe_sets) if eff.probe_sets else 'all'}"
         )
@@ -107,13 +115,57 @@ def check_command(app: AppContext, as_json: bool) -> None:
     click.echo("ok")
 
 
-def _readable(ref: object) -> bool:
-    from monitor.config import SecretRef
-    from monitor.errors import ConfigError
+def check_problems(app: AppContext, *, secrets: bool = True) -> list[LocatedError]:
+    """Everything `config check` finds wrong beyond what loading the config refuses: probe
+    sets, unknown probe set names, schedules, unreadable secrets (unless `secrets` is False),
+    an unusable SQLite path."""
+    from monitor.daemon.schedule import check_schedules
+    from monitor.errors import ConfigError, LocatedError
 
-    assert isinstance(ref, SecretRef)
+    config = app.config
+    problems: list[LocatedError] = []
     try:
-        ref.resolve()
-    except ConfigError:
-        return False
-    return True
+        known: set[str] | None = {s.name for s in app.probe_sets}
+    except LocatedError as exc:  # a broken probe file: reported with the rest
+        problems.append(exc)
+        known = None
+    for index, target in enumerate(config.settings.targets):
+        for position, name in enumerate(target.probe_sets or []):
+            if known is not None and name not in known:
+                problems.append(
+                    config.error_at(
+                        f"unknown probe set {name!r} (sets: {', '.join(sorted(known)) or 'none'})",
+                        ("targets", index, "probe_sets", position),
+                    )
+                )
+    try:
+        check_schedules(config)  # what `serve` would refuse: a bad cron, jitter >= every
+    except ConfigError as exc:
+        problems.append(exc)
+    if secrets:
+        for target in config.settings.targets:
+            problems += config.secret_problems(target)
+        problems += config.alert_secret_problems()
+    storage = storage_problem(app)
+    if storage is not None:
+        problems.append(storage)
+    return problems
+
+
+def storage_problem(app: AppContext) -> ConfigError | None:
+    """Why a SQLite database could not be opened and written, located at `storage.url` (or
+    `--db`); None when nothing stops it. Other databases are not connected to."""
+    from monitor.errors import ConfigError
+    from monitor.store.db import hide_password, sqlite_problem
+
+    url = app.storage_url
+    cause = sqlite_problem(url)
+    if cause is None:
+        return None
+    problem = f"cannot use the SQLite database {hide_password(url)}: {cause}"
+    if app.db_url:
+        return ConfigError(problem, key="--db")
+    config = app.config
+    if "url" in config.settings.storage.model_fields_set:
+        return config.error_at(problem, ("storage", "url"))
+    return ConfigError(f"{problem}; set storage.url", file=str(config.path), key="storage.url")

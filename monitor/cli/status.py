@@ -15,6 +15,10 @@ if TYPE_CHECKING:
     from monitor.store.models import Run
 
 ALIVE_WITHIN = timedelta(seconds=45)  # three missed heartbeats (every 10 s) and a margin
+RETRY_FAILED_HINT = (
+    "Slack refused these for good and they are not sent again on their own: "
+    "fix the cause, then `driftmon alerts deliver --retry-failed`"
+)
 
 
 @click.command("status")
@@ -79,13 +83,17 @@ def status_command(app: AppContext, as_json: bool) -> None:
         for a in open_alerts(engine)
     ]
     counts = outbox_counts(engine)
+    failed = [
+        {"id": n.id, "kind": n.kind, "target": n.target, "last_error": n.last_error}
+        for n in failed_messages(engine)
+    ]
     outbox = {
         "pending": counts.pending,
         "failed": counts.failed,
-        "failed_messages": [
-            {"id": n.id, "kind": n.kind, "target": n.target, "last_error": n.last_error}
-            for n in failed_messages(engine)
-        ],
+        "failed_messages": failed,
+        # The newest refusal: what to fix first (they usually share one cause).
+        "latest_error": failed[-1]["last_error"] if failed else None,
+        "hint": RETRY_FAILED_HINT if failed else None,
     }
     if as_json:
         print_json({"daemons": daemons, "targets": targets, "alerts": open_json, "outbox": outbox})
@@ -155,8 +163,13 @@ def _print(
     else:
         click.echo("open alerts: none")
     click.echo(f"outbox: {outbox['pending']} to send, {outbox['failed']} failed")
-    for n in outbox["failed_messages"]:
+    failed = outbox["failed_messages"]
+    if failed:
+        newest = failed[-1]
+        more = len(failed) - 1
         click.echo(
-            f"  message {n['id']} ({n['kind']}, {safe_text(n['target'])}) failed: "
-            f"{safe_text(n['last_error'] or '', 200)}"
+            f"  latest: message {newest['id']} ({newest['kind']}, {safe_text(newest['target'])})"
+            f" failed: {safe_text(outbox['latest_error'] or '', 200)}"
+            + (f" (and {more} more: `driftmon alerts list`)" if more else "")
         )
+        click.echo(f"  {outbox['hint']}")

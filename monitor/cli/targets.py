@@ -11,7 +11,8 @@ from monitor.cli.context import AppContext
 from monitor.cli.output import print_json, print_table, safe_text
 
 if TYPE_CHECKING:
-    from monitor.config import LoadedConfig, SecretRef, TargetSettings
+    from monitor.config import LoadedConfig, ResolvedTarget, SecretRef, TargetSettings
+    from monitor.errors import ErrorClass
 
 # Ping's output cap when the target's params set none: enough for "pong", little to pay for.
 PING_MAX_TOKENS = 32
@@ -29,6 +30,15 @@ TABLE_COLUMNS = (
 )
 
 
+def effective_base_url(target: ResolvedTarget) -> tuple[str, bool]:
+    """The URL the target's requests go to, and whether it is its kind's default."""
+    from monitor.providers.registry import PROVIDERS
+
+    if target.base_url is not None:
+        return target.base_url, False
+    return PROVIDERS[target.kind].default_base_url, True
+
+
 @click.group("targets")
 def targets_group() -> None:
     """List targets; ping them live."""
@@ -40,18 +50,22 @@ def targets_group() -> None:
 def list_command(app: AppContext, as_json: bool) -> None:
     """Configured targets with their effective settings.
 
-    Header and query values given as secrets show only where they come from (env:NAME).
+    `base url` is where requests go: the target's base_url, else its kind's default (marked
+    "(default)"; in JSON `base_url_default` is true). Header and query values given as secrets
+    show only where they come from (env:NAME).
     """
     config = app.config
     rows: list[dict[str, Any]] = []
     for t in config.settings.targets:
         eff = config.effective(t)
+        base_url, is_default = effective_base_url(eff)
         rows.append(
             {
                 "name": eff.name,
                 "kind": eff.kind,
                 "model": eff.model,
-                "base_url": eff.base_url,
+                "base_url": base_url,
+                "base_url_default": is_default,
                 "every": eff.every,
                 "cron": eff.cron,
                 "samples": eff.samples,
@@ -73,7 +87,7 @@ def list_command(app: AppContext, as_json: bool) -> None:
                 r["name"],
                 r["kind"],
                 r["model"],
-                r["base_url"] or "default",
+                f"{r['base_url']} (default)" if r["base_url_default"] else r["base_url"],
                 r["every"] or f"cron {r['cron']}",
                 r["samples"],
                 ",".join(r["probe_sets"] or ["all"]),
@@ -106,8 +120,10 @@ def ping_command(app: AppContext, name: str | None, as_json: bool) -> None:
     the model identity.
 
     A param the provider rejects is reported with the target, where the param is set (file,
-    line and key) and what to change. Exits 1 when any target fails to answer, 2 when a
-    target's secret cannot be read (nothing is sent then).
+    line and key) and what to change; any other failure names the key to check (api_key for
+    a refused key, base_url for a connection that failed, FILE:LINE KEY). Exits 1 when any
+    target fails to answer, 2 when a target's secret cannot be read (each one that cannot is
+    named, and nothing is sent then).
     """
     from monitor.providers.base import ChatRequest, RetryPolicy
     from monitor.providers.factory import build_provider
@@ -116,8 +132,11 @@ def ping_command(app: AppContext, name: str | None, as_json: bool) -> None:
 
     config = app.config
     targets = [config.target(name)] if name else config.settings.targets
-    for t in targets:
-        config.check_secrets(t)
+    from monitor.errors import ConfigError
+
+    unreadable = [problem for t in targets for problem in config.secret_problems(t)]
+    if unreadable:
+        raise ConfigError.of(unreadable)
 
     async def ping_all() -> list[dict[str, object]]:
         async def ping(t: TargetSettings) -> dict[str, object]:
@@ -148,10 +167,13 @@ def ping_command(app: AppContext, name: str | None, as_json: bool) -> None:
                 "param": None,
                 "param_location": None,
                 "fix": None,
+                "check": None,
             }
             if not r.ok and r.error_param:
                 location, fix = rejected_param_advice(config, t, r.error_param)
                 result.update(param=r.error_param, param_location=location, fix=fix)
+            elif not r.ok and r.error_class is not None:
+                result["check"] = keys_to_check(config, t, r.error_class, r.http_status)
             return result
 
         return list(await asyncio.gather(*(ping(t) for t in targets)))
@@ -174,11 +196,44 @@ def ping_command(app: AppContext, name: str | None, as_json: bool) -> None:
                     f"{safe_text(str(r['error']), 300)}\n  fix: {r['fix']}"
                 )
             else:
+                keys = r["check"]
+                check = f"\n  check: {'; '.join(keys)}" if isinstance(keys, list) and keys else ""
                 click.echo(
-                    f"{r['target']}: FAILED ({r['error_class']}): {safe_text(str(r['error']), 200)}"
+                    f"{r['target']}: FAILED ({r['error_class']}): "
+                    f"{safe_text(str(r['error']), 200)}{check}"
                 )
     if not all(r["ok"] for r in results):
         click.get_current_context().exit(1)
+
+
+def keys_to_check(
+    config: LoadedConfig, target: TargetSettings, error_class: ErrorClass, status: int | None
+) -> list[str]:
+    """The config keys a failed ping points at, each as `FILE:LINE KEY`: the credentials for
+    a refused key, base_url for a connection that failed or a server that is not the API,
+    model and base_url for a 404. Empty when the failure says nothing about the config."""
+    from monitor.errors import ErrorClass
+
+    if error_class is ErrorClass.AUTH:
+        fields = ["api_key"] if target.api_key is not None else ["headers"]
+    elif error_class in (ErrorClass.CONNECT, ErrorClass.TIMEOUT, ErrorClass.PROTOCOL):
+        fields = ["base_url"]
+    elif status == 404:
+        fields = ["model", "base_url"]
+    else:
+        return []
+    index = config.settings.targets.index(target)
+    out = []
+    for field in fields:
+        where = config.describe_location(("targets", index, field))
+        if getattr(target, field) is None:
+            where += " (not set" + (
+                f": the default {effective_base_url(config.effective(target))[0]})"
+                if field == "base_url"
+                else ")"
+            )
+        out.append(where)
+    return out
 
 
 def rejected_param_advice(

@@ -189,7 +189,7 @@ def test_init_writes_a_valid_starter_and_refuses_to_overwrite(tmp_path: Path) ->
     # What init writes is valid as it stands.
     for done in parallel(
         [
-            partial(driftmon, *args, cwd=project)
+            partial(driftmon, *args, cwd=project, env={"OPENAI_API_KEY": SECRET_VALUE})
             for args in (["config", "check"], ["probes", "validate"])
         ]
     ):
@@ -272,7 +272,7 @@ def test_config_check_json_hides_the_database_password(tmp_path: Path) -> None:
     text = config.read_text(encoding="utf-8").replace('"sqlite:///driftmon.db"', f'"{url}"')
     config.write_text(text, encoding="utf-8")
     for args in (["config", "check", "--json"], ["config", "check"]):
-        done = ok(driftmon(*args, cwd=tmp_path))
+        done = ok(driftmon(*args, cwd=tmp_path, env={"OPENAI_API_KEY": SECRET_VALUE}))
         assert "Pw-DISTINCTIVE-4417" not in done.stdout + done.stderr, (args, done.stdout)
 
 
@@ -373,6 +373,7 @@ def test_config_search_order(tmp_path: Path) -> None:
     explicit = str(tmp_path / "config" / "driftmon.toml")
 
     def used(*args: str, **env: str) -> str:
+        env = {"OPENAI_API_KEY": SECRET_VALUE, **env}
         done = ok(driftmon(*args, "config", "check", cwd=tmp_path, env=env))
         return done.stdout.splitlines()[0].removeprefix("config: ")
 
@@ -406,7 +407,7 @@ def test_db_upgrade_then_current_and_db_override(tmp_path: Path) -> None:
 
     check_done, before_done = parallel(
         [
-            partial(driftmon, "--db", url, *args, cwd=tmp_path)
+            partial(driftmon, "--db", url, *args, cwd=tmp_path, env={"OPENAI_API_KEY": "k"})
             for args in (["config", "check"], ["db", "current"])
         ]
     )
