@@ -120,7 +120,7 @@ def check_problems(app: AppContext, *, secrets: bool = True) -> list[LocatedErro
     sets, unknown probe set names, schedules, unreadable secrets (unless `secrets` is False),
     an unusable SQLite path."""
     from monitor.daemon.schedule import check_schedules
-    from monitor.errors import ConfigError, LocatedError
+    from monitor.errors import ConfigError, ConfigProblems, LocatedError
 
     config = app.config
     problems: list[LocatedError] = []
@@ -140,6 +140,8 @@ def check_problems(app: AppContext, *, secrets: bool = True) -> list[LocatedErro
                 )
     try:
         check_schedules(config)  # what `serve` would refuse: a bad cron, jitter >= every
+    except ConfigProblems as exc:
+        problems += exc.errors
     except ConfigError as exc:
         problems.append(exc)
     if secrets:

@@ -143,9 +143,11 @@ def cadence(target: ResolvedTarget, *, key: str = "targets") -> Cadence:
 
 
 def check_schedules(config: LoadedConfig) -> dict[str, Cadence]:
-    """Every target's cadence; an invalid one is a ConfigError naming the file, the key
-    (the target's own, or `defaults` when it inherits the value) and its line."""
+    """Every target's cadence. Invalid ones raise one ConfigError listing each, naming the
+    file, the key (the target's own, or `defaults` when it inherits the value) and its line; a
+    bad value in `defaults` is named once, not once per target inheriting it."""
     out: dict[str, Cadence] = {}
+    problems: dict[str, ConfigError] = {}
     for index, target in enumerate(config.settings.targets):
         try:
             out[target.name] = cadence(config.effective(target))
@@ -153,7 +155,10 @@ def check_schedules(config: LoadedConfig) -> dict[str, Cadence]:
             field = (exc.key or "every").rsplit(".", 1)[-1]
             own = getattr(target, field, None) is not None
             loc: tuple[int | str, ...] = ("targets", index, field) if own else ("defaults", field)
-            raise config.error_at(exc.problem, loc) from None
+            located = config.error_at(exc.problem, loc)
+            problems.setdefault(located.render(), located)
+    if problems:
+        raise ConfigError.of(list(problems.values()))
     return out
 
 

@@ -273,3 +273,19 @@ def test_alerts_test_names_the_file_and_line_of_a_missing_channel(
         f"driftmon: error: {config}:{line_of(config, '[alerts.slack]')}: alerts.slack.channel: "
         "a bot token needs a channel id\n"
     )
+
+
+def test_config_check_lists_every_bad_schedule_and_a_bad_default_once(tmp_path: Path) -> None:
+    target = 'kind = "openai"\nmodel = "m"\nbase_url = "http://127.0.0.1:1/v1"\n'
+    config = project(
+        tmp_path,
+        '[defaults]\nevery = "1h"\njitter = "2h"\n'
+        f'[[targets]]\nname = "a"\n{target}every = "1m"\njitter = "90s"\n'
+        f'[[targets]]\nname = "b"\n{target}[[targets]]\nname = "c"\n{target}',
+    )
+    done = cli(config, "config", "check", "--skip-secrets")
+    assert done.returncode == 2, done.stderr
+    # a's own jitter, and the one b and c inherit, named once: two problems, not the first.
+    assert "2 problems:" in done.stderr, done.stderr
+    assert f"{config}:{line_of(config, '90s')}: targets[0].jitter" in done.stderr
+    assert done.stderr.count(f"{config}:{line_of(config, '2h')}: defaults.jitter") == 1
