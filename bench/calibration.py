@@ -13,11 +13,17 @@ the default DriftConfig, on synthetic but realistic probe sets (see make_world):
   - a change at run 0 (pass rate -5/-10/-20 points, one category +15 points, length -20%;
     the 10-point drop and the length change also with run effects x1): detection within 24
     runs and the median delay in runs (misses count as never).
+  - text rows (--only text, or with the rest; bench/results/calibration_text.txt): at 100 x 3,
+    every result also carries an output text from bench/text_power.py's generator, so the
+    text_distribution metric runs under the alarm rule beside the others: a month without
+    change (sampling regime with and without run effects x1, low temperature), and a
+    quantization-like change (outputs stray from the usual wording 1.5 times as often).
 Goals: <= 0.5 false alarms per target per month at every size, with and without run effects;
 a 10-point drop at 100 probes x 3 samples detected with median delay 1 run. The table also
 goes to bench/results/calibration.txt.
 
     .venv/bin/python bench/calibration.py [--quick] [--months N] [--sims N] [--set K=V]
+        [--only false-alarms|detection|text] [--text-months N]
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from typing import Any
 
 import numpy as np
 from scipy import stats
+from text_power import TextChange, TextWorld, quantized_texts, text_world
 
 from monitor.drift.evaluate import baseline_dispersion, evaluate
 from monitor.drift.model import Carry, Evaluation, Observation
@@ -78,7 +85,23 @@ VARIANTS = {
     "run-effects-2": "run effects x2",
 }
 LABELS = {"pass": "pass rate", "category": "label share", "length": "length"}
-TARGET_METRIC = {"pass": "pass_rate", "category": "field:label", "length": "length_chars"}
+TARGET_METRIC = {
+    "pass": "pass_rate",
+    "category": "field:label",
+    "length": "length_chars",
+    "text": "text_distribution",
+}
+# Text rows (--only text, or with the rest): every result also carries an output text from
+# bench/text_power.py's generator, at 100 probes x 3 samples; mean per-word divergence of each
+# regime as there. The text test compares at most 10 baseline outputs per probe version.
+TEXT_REGIMES = {"sampling": 0.10, "low": 0.02}
+TEXT_SIZE = (100, 3)
+TEXT_NULL = (
+    ("text-sampling", "text, sampling"),
+    ("text-sampling-run-effects-1", "text, sampling, run effects x1"),
+    ("text-low", "text, low temperature"),
+)
+TEXT_CHANGES = (("text-sampling", 1.5), ("text-low", 1.5))
 
 
 @dataclass(frozen=True)
@@ -129,8 +152,15 @@ def shifted(world: World, kind: str, size: float, rng: np.random.Generator) -> W
 
 
 def run_observations(
-    world: World, samples: int, rng: np.random.Generator, run_effect: float = 0.0, run_id: int = 0
+    world: World,
+    samples: int,
+    rng: np.random.Generator,
+    run_effect: float = 0.0,
+    run_id: int = 0,
+    texts: list[list[str]] | None = None,
 ) -> list[Observation]:
+    """One run's results; `texts[probe][sample]`, when given, is each result's output text (the
+    text rows), else results carry no text, as in the other rows."""
     n = len(world.pass_p)
     out: list[Observation] = []
     pass_p, log_median, label_p = world.pass_p, world.log_median, world.label_p
@@ -139,7 +169,7 @@ def run_observations(
         pass_p = 1 / (1 + np.exp(-logit))
         log_median = log_median + rng.normal(0, RUN_LOG_SD * run_effect)
         label_p = label_p * np.exp(rng.normal(0, RUN_LOGIT_SD * run_effect, 3))
-    for _ in range(samples):
+    for sample in range(samples):
         passed = rng.random(n) < pass_p
         chars = np.maximum(1, np.exp(rng.normal(log_median, world.log_sigma))).astype(int)
         tokens = np.maximum(1, (chars / rng.uniform(3.6, 4.4, n)).astype(int))
@@ -156,6 +186,7 @@ def run_observations(
                 output_tokens=int(tokens[p]),
                 tracked={"label": CATEGORIES[labels[p]]},
                 run_id=run_id,
+                output=None if texts is None else texts[p][sample],
             )
             for p in range(n)
         ]
@@ -165,10 +196,24 @@ def run_observations(
 class History:
     """The runs a target has made so far: the baseline and current windows are cut from it."""
 
-    def __init__(self, n: int, samples: int, config: DriftConfig, seed: int, jitter: float):
+    def __init__(
+        self,
+        n: int,
+        samples: int,
+        config: DriftConfig,
+        seed: int,
+        jitter: float,
+        text_divergence: float | None = None,
+    ):
         self.rng = np.random.default_rng(seed)
         self.world, self.samples, self.jitter = make_world(n, self.rng), samples, jitter
         self.config, self.count = config, 0
+        # Text rows: every result also carries an output text from bench/text_power.py's
+        # generator, at this mean per-word divergence; `text_change` is the model's.
+        self.text: TextWorld | None = None
+        self.text_change = TextChange()
+        if text_divergence is not None:
+            self.text = text_world(n, self.rng, divergence=text_divergence)
         keep = max(config.baseline_runs, config.window_runs)
         self.runs: deque[list[Observation]] = deque(maxlen=keep)
         for _ in range(config.baseline_runs):
@@ -177,8 +222,11 @@ class History:
 
     def run(self) -> None:
         self.count += 1
+        texts = None
+        if self.text is not None:
+            texts = quantized_texts(self.text, self.samples, self.rng, self.text_change)
         observations = run_observations(
-            self.world, self.samples, self.rng, self.jitter, run_id=self.count
+            self.world, self.samples, self.rng, self.jitter, run_id=self.count, texts=texts
         )
         self.runs.append(observations)
 
@@ -213,9 +261,15 @@ def null_month(
 ) -> tuple[int, list[str], list[dict[str, float]]]:
     """One month without change: the alarms raised, the metrics that raised them, and each
     evaluation's quality p-values (the metrics the alarm rule counted), for replaying the
-    rule at other thresholds (bench/cusum_replay.py)."""
+    rule at other thresholds (bench/cusum_replay.py). A variant "text-<regime>[-<run
+    effects>]" adds output texts (TEXT_REGIMES) to every result."""
     n, samples, variant, seed, config = task
-    history = History(n, samples, config, seed, jitter=RUN_EFFECT_SIZES.get(variant, 0.0))
+    divergence = None
+    if variant.startswith("text-"):
+        regime, _, variant = variant.removeprefix("text-").partition("-")
+        divergence = TEXT_REGIMES[regime]
+    jitter = RUN_EFFECT_SIZES.get(variant, 0.0)
+    history = History(n, samples, config, seed, jitter=jitter, text_divergence=divergence)
     alarms, was_drifted, metrics = 0, False, []
     trace: list[dict[str, float]] = []
     for run in range(RUNS_PER_MONTH):
@@ -240,10 +294,19 @@ def null_month(
 
 
 def detection(task: tuple[int, int, str, float, float, int, DriftConfig]) -> float:
-    """Runs from a change to the alarm on its metric; inf when not within HORIZON runs."""
+    """Runs from a change to the alarm on its metric; inf when not within HORIZON runs. Kind
+    "text-<regime>": outputs stray from the usual wording `size` times as often (a
+    quantization-like change, bench/text_power.py), every other behaviour the same."""
     n, samples, kind, size, jitter, seed, config = task
-    history = History(n, samples, config, seed, jitter=jitter)
-    history.world = shifted(history.world, kind, size, history.rng)
+    if kind.startswith("text-"):
+        history = History(
+            n, samples, config, seed, jitter=jitter, text_divergence=TEXT_REGIMES[kind[5:]]
+        )
+        history.text_change = TextChange(divergence=size)
+        kind = "text"
+    else:
+        history = History(n, samples, config, seed, jitter=jitter)
+        history.world = shifted(history.world, kind, size, history.rng)
     for run in range(1, HORIZON + 1):
         history.run()
         result = history.evaluate()
@@ -335,6 +398,44 @@ def detections(pool: Any, config: DriftConfig, sims: int, sizes: Any) -> list[st
     return lines
 
 
+def text_rows(pool: Any, config: DriftConfig, months: int, sims: int) -> list[str]:
+    """False alarms and detection with output texts on every result (TEXT_NULL, TEXT_CHANGES):
+    the text_distribution metric under the alarm rule, beside every other metric."""
+    n, k = TEXT_SIZE
+    lines = [
+        f"Text rows: {n} x {k}, every result with an output text (bench/text_power.py's "
+        "generator; sampling: 1 word in 10 strays, low temperature: 1 in 50)",
+        f"{'variant':>34} {'months':>6} {'alarms':>6} {'per month':>9} {'95% CI':>15}  "
+        "alarms by metric",
+    ]
+    for index, (variant, label) in enumerate(TEXT_NULL):
+        tasks = [(n, k, variant, seed_of(3, n, k, index, m), config) for m in range(months)]
+        results = list(pool.map(null_month, tasks))
+        count = sum(a for a, *_ in results)
+        low, high = poisson_ci(count, months)
+        by_metric = dict(Counter(m for _, ms, _ in results for m in ms))
+        emit(
+            lines,
+            f"{label:>34} {months:>6} {count:>6} {count / months:>9.2f} "
+            f"{f'[{low:.2f}, {high:.2f}]':>15}  {by_metric or ''}",
+        )
+    lines.append(f"{'change':>34} {'sims':>6} {'detected':>8} {'95% CI':>14} {'median delay':>12}")
+    for index, (kind, size) in enumerate(TEXT_CHANGES):
+        tasks = [(n, k, kind, size, 0.0, seed_of(4, index, i), config) for i in range(sims)]
+        delays = np.array(list(pool.map(detection, tasks)))
+        hits = int(np.isfinite(delays).sum())
+        ci = stats.binomtest(hits, sims).proportion_ci(method="exact")
+        median = float(np.median(delays))
+        shown = f"{median:.0f}" if math.isfinite(median) else f">{HORIZON}"
+        what = f"stray x{size:g}, {'sampling' if kind.endswith('sampling') else 'low temperature'}"
+        emit(
+            lines,
+            f"{what:>34} {sims:>6} {hits / sims:>8.0%} {f'[{ci.low:.0%}, {ci.high:.0%}]':>14} "
+            f"{shown:>12}",
+        )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="few months and simulations")
@@ -348,7 +449,10 @@ def main() -> None:
         metavar="KEY=VALUE",
         help="calibrate another DriftConfig, e.g. --set min_wasserstein=1",
     )
-    parser.add_argument("--only", choices=["false-alarms", "detection"])
+    parser.add_argument("--only", choices=["false-alarms", "detection", "text"])
+    parser.add_argument(
+        "--text-months", type=int, help="simulated months per text no-change row (default 4)"
+    )
     parser.add_argument("--out", help="default: bench/results/calibration[_quick].txt")
     parser.add_argument("--trace", help="directory for the no-change p-value streams")
     args = parser.parse_args(sys.argv[1:])
@@ -367,13 +471,16 @@ def main() -> None:
         "",
     ]
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        if args.only != "detection":
+        if args.only not in ("detection", "text"):
             trace_dir = Path(args.trace) if args.trace else None
             if trace_dir is not None:
                 trace_dir.mkdir(parents=True, exist_ok=True)
             lines += [*false_alarms(pool, config, months, sizes, trace_dir), ""]
-        if args.only != "false-alarms":
+        if args.only not in ("false-alarms", "text"):
             lines += [*detections(pool, config, sims, detection_sizes), ""]
+        if args.only in (None, "text"):
+            text_months = args.text_months or (1 if args.quick else 4)
+            lines += [*text_rows(pool, config, text_months, sims), ""]
     lines.append(f"({time.perf_counter() - started:.0f} s, {args.workers} workers)")
     text = "\n".join(lines) + "\n"
     print(text)
