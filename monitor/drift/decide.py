@@ -25,9 +25,10 @@ Per metric, in this order:
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from scipy.stats import false_discovery_control
 
@@ -195,7 +196,38 @@ def _fixed(metric: MetricData, result: TestResult) -> bool:
     return all(len(set(b[pv]).union(c[pv])) == 1 for pv in b.keys() & c.keys())
 
 
+# The effect each kind's test reports (monitor.drift.tests): an untested verdict names it too,
+# so its values are shown in the same form (a rate as a percentage).
+_EFFECT_NAMES = {
+    MetricKind.BINARY: "rate difference",
+    MetricKind.CATEGORICAL: "Jensen-Shannon distance",
+    MetricKind.NUMERIC: "normalised Wasserstein",
+}
+
+
+def described(kind: MetricKind, side: Mapping[int, list[Any]]) -> Any:
+    """What one side's values were, in the form its test reports them, for a metric with too
+    little data to test: the mean rate over probe versions, the mean share of each category
+    over probe versions, the median; None for text and for no values."""
+    groups = [values for values in side.values() if values]
+    if not groups or kind is MetricKind.TEXT:
+        return None
+    if kind is MetricKind.BINARY:
+        return statistics.fmean(sum(map(bool, values)) / len(values) for values in groups)
+    if kind is MetricKind.CATEGORICAL:
+        categories = sorted({str(v) for values in groups for v in values})
+        return {
+            category: statistics.fmean(
+                sum(str(v) == category for v in values) / len(values) for values in groups
+            )
+            for category in categories
+        }
+    return statistics.median(float(v) for values in groups for v in values)
+
+
 def _untested(metric: MetricData, why: Untested) -> Verdict:
+    """Not tested, but what each side showed is still reported: a reader can see whether the
+    thin data hints at a change while more runs come in."""
     return Verdict(
         metric=metric.name,
         family=metric.family,
@@ -203,11 +235,11 @@ def _untested(metric: MetricData, why: Untested) -> Verdict:
         p_value=None,
         p_adjusted=None,
         effect=None,
-        effect_name=None,
+        effect_name=_EFFECT_NAMES.get(metric.kind),
         test=None,
         baseline_n=why.baseline_n,
-        baseline_value=None,
+        baseline_value=described(metric.kind, metric.baseline),
         current_n=why.current_n,
-        current_value=None,
+        current_value=described(metric.kind, metric.current),
         note=why.why,
     )

@@ -98,6 +98,9 @@ def test_the_getting_started_project_reaches_insufficient_data_then_drift(
     reason = "2 probe versions with data on both sides (need 10, drift.min_probes)"
     assert f"not tested: too little data: {reason}" in untested, untested
     assert reason in DOC
+    # Untested, yet each side's values are shown: the pass rate as a percentage.
+    row = next(line for line in untested.splitlines() if "pass_rate" in line)
+    assert re.search(r"\d+\.\d% → \d+\.\d%", row), row
 
     # The reason names the setting; the tutorial lowers it to its two probes.
     min_probes = _block("lower it for the tutorial", "toml")

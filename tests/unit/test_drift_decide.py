@@ -402,3 +402,35 @@ def test_evaluate_is_fast_enough_to_run_in_calibration() -> None:
     for _ in range(20):
         evaluate(baseline, current, config)
     assert (time.process_time() - start) / 20 < 0.05
+
+
+def test_an_untested_metric_still_shows_what_each_side_was() -> None:
+    # Too little data to test, but the reader sees the values, in the form the test reports.
+    rates = MetricData(
+        "pass_rate",
+        MetricKind.BINARY,
+        Family.QUALITY,
+        {1: [True, True], 2: [True, False]},  # per-version rates 1 and 0.5: mean 0.75
+        {1: [False, False], 2: [True, False]},  # 0 and 0.5: 0.25
+    )
+    verdict = one(rates, Untested("few", 4, 4))
+    assert verdict.state is State.INSUFFICIENT_DATA
+    assert (verdict.baseline_value, verdict.current_value) == (0.75, 0.25)
+    assert verdict.effect_name == "rate difference" and verdict.effect is None
+    labels = MetricData(
+        "field:label",
+        MetricKind.CATEGORICAL,
+        Family.QUALITY,
+        {1: ["a", "a"], 2: ["a", "b"]},
+        {1: ["b"]},
+    )
+    verdict = one(labels, Untested("few", 4, 1))
+    assert verdict.baseline_value == {"a": 0.75, "b": 0.25}
+    assert verdict.current_value == {"b": 1.0}
+    lengths = MetricData(
+        "length_chars", MetricKind.NUMERIC, Family.QUALITY, {1: [10, 30], 2: [20]}, {}
+    )
+    verdict = one(lengths, Untested("no data in the current window", 3, 0))
+    assert (verdict.baseline_value, verdict.current_value) == (20.0, None)
+    text = MetricData("text_distribution", MetricKind.TEXT, Family.QUALITY, {1: ["x"]}, {1: ["y"]})
+    assert one(text, Untested("few", 1, 1)).baseline_value is None
