@@ -27,7 +27,8 @@ from pydantic import (
     model_validator,
 )
 
-from monitor.config_checks import base_url_problem, settings_problems, toml_string
+from monitor.config_checks import base_url_problem, settings_problems
+from monitor.config_keys import key_path, line_of
 from monitor.drift.settings import DriftConfig
 from monitor.durations import parse_duration
 from monitor.errors import ConfigError, LocatedError
@@ -263,7 +264,7 @@ class LoadedConfig:
             with contextlib.suppress(OSError):
                 text = self.path.read_text(encoding="utf-8")
         file = str(self.path) if self.path else None
-        return ConfigError(problem, file=file, key=_key_path(loc), line=_line_of(text, loc))
+        return ConfigError(problem, file=file, key=key_path(loc), line=line_of(text, loc))
 
     def resolve_path(self, value: str) -> Path:
         candidate = Path(value).expanduser()
@@ -405,7 +406,7 @@ class LoadedConfig:
         where = err.file or "<no config file>"
         if err.line is not None:
             where += f":{err.line}"
-        key = _key_path(loc)
+        key = key_path(loc)
         if loc and loc[0] == "defaults":
             key = "[defaults]" + key.removeprefix("defaults")
         return f"{where} {key}"
@@ -504,7 +505,7 @@ def parse_config(path: Path) -> Settings:
     except ValidationError as exc:
         raise ConfigError.of(_validation_errors(exc, path, text)) from None
     problems = [
-        ConfigError(problem, file=str(path), key=_key_path(loc), line=_line_of(text, loc))
+        ConfigError(problem, file=str(path), key=key_path(loc), line=line_of(text, loc))
         for problem, loc in settings_problems(settings)
     ]
     if problems:
@@ -525,88 +526,9 @@ def _validation_errors(exc: ValidationError, path: Path, text: str) -> list[Loca
         if error["type"] == "extra_forbidden":
             problem = "unknown key"
         errors.append(
-            ConfigError(problem, file=str(path), key=_key_path(loc), line=_line_of(text, loc))
+            ConfigError(problem, file=str(path), key=key_path(loc), line=line_of(text, loc))
         )
     return errors
-
-
-def _key_path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-            continue
-        name = part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else toml_string(part)
-        out += f".{name}" if out else name
-    return out
-
-
-_KEY_PART = r"""(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')"""
-_TABLE_HEADER = re.compile(rf"^\s*(\[\[?)\s*({_KEY_PART}(?:\s*\.\s*{_KEY_PART})*)\s*\]")
-_KEY_LINE = re.compile(rf"^\s*({_KEY_PART}(?:\s*\.\s*{_KEY_PART})*)\s*=")
-
-
-def _key_parts(dotted: str) -> list[str]:
-    parts = re.findall(_KEY_PART, dotted)
-    return [p[1:-1] if p[:1] in "\"'" else p for p in parts]
-
-
-def _tables(lines: list[str]) -> list[tuple[tuple[int | str, ...], int]]:
-    """Each table header's full key path (arrays of tables with their index) and line index;
-    the root table first, at line index -1."""
-    tables: list[tuple[tuple[int | str, ...], int]] = [((), -1)]
-    array_counts: dict[tuple[int | str, ...], int] = {}
-    for index, line in enumerate(lines):
-        match = _TABLE_HEADER.match(line)
-        if match is None:
-            continue
-        names = _key_parts(match.group(2))
-        path: list[int | str] = []
-        for position, name in enumerate(names):
-            path.append(name)
-            key = tuple(path)
-            if position == len(names) - 1 and match.group(1) == "[[":
-                array_counts[key] = array_counts.get(key, -1) + 1
-                path.append(array_counts[key])
-            elif key in array_counts:
-                path.append(array_counts[key])  # [a.b] under [[a]]: its newest element
-        tables.append((tuple(path), index))
-    return tables
-
-
-def _line_of(text: str, loc: tuple[int | str, ...]) -> int | None:
-    """Best-effort line of a key: the table holding it (the longest table header that starts
-    its path), then the line in that table whose key (dotted, quoted or bare) matches most of
-    the rest of the path; an inline table's line when the key is inside one. A key that is
-    missing points at its table's header."""
-    lines = text.splitlines()
-    tables = _tables(lines)
-    best = max(
-        (t for t in tables if loc[: len(t[0])] == t[0]), key=lambda t: len(t[0]), default=None
-    )
-    if best is None:
-        return None
-    path, header = best
-    rest: list[str] = []
-    for part in loc[len(path) :]:
-        if isinstance(part, int):
-            break
-        rest.append(part)
-    following = [i for _, i in tables if i > header]
-    end = min(following, default=len(lines))
-    found, found_len = None, 0
-    for index in range(header + 1, end):
-        match = _KEY_LINE.match(lines[index])
-        if match is None:
-            continue
-        parts = _key_parts(match.group(1))
-        if len(parts) > found_len and rest[: len(parts)] == parts:
-            found, found_len = index, len(parts)
-            if found_len == len(rest):
-                break
-    if found is not None:
-        return found + 1
-    return header + 1 if header >= 0 else None
 
 
 def redacted(settings: Settings) -> dict[str, Any]:

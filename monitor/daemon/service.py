@@ -52,12 +52,12 @@ from monitor.errors import ConfigError, DriftmonError
 from monitor.probes.loader import load_probe_sets
 from monitor.replay import Job, make_client, runner_for, select_jobs
 from monitor.runner import Runner, RunOutcome
+from monitor.store.db import ping
 from monitor.store.models import utcnow
 from monitor.store.processes import (
     beat,
     owner_id,
     owner_is_dead,
-    ping,
     register_daemon,
     unregister_daemon,
 )

@@ -166,11 +166,17 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def ping(engine: Engine) -> None:
+    """A round trip to the database; raises whatever the driver raises when it does not
+    answer (the daemon's health check reports it)."""
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
 def check_reachable(engine: Engine) -> None:
     """Raise StorageError, with the driver's first line, when the database does not answer."""
     try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        ping(engine)
     except SQLAlchemyError as exc:
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise StorageError(f"the database does not answer: {detail}") from None

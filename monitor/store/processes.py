@@ -13,7 +13,7 @@ import os
 import socket
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, text, update
+from sqlalchemy import Engine, update
 from sqlmodel import col
 
 from monitor import __version__
@@ -85,10 +85,3 @@ def unregister_daemon(engine: Engine, owner: str, now: datetime) -> None:
         s.execute(
             update(DaemonInstance).where(col(DaemonInstance.owner) == owner).values(stopped_at=now)
         )
-
-
-def ping(engine: Engine) -> None:
-    """A round trip to the database; raises whatever the driver raises when it does not
-    answer (the daemon's health check reports it)."""
-    with engine.connect() as conn:
-        conn.execute(text("SELECT 1"))

@@ -12,14 +12,13 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from monitor import __version__
-from monitor.store.db import session_scope
+from monitor.store.db import ping, session_scope
 from monitor.store.models import DaemonInstance, Run, utcnow
 from monitor.store.processes import (
     STALE_OWNER,
     beat,
     owner_id,
     owner_is_dead,
-    ping,
     register_daemon,
     unregister_daemon,
 )
