@@ -12,6 +12,8 @@ Which results feed which metric (SPEC names):
     check:<n>         BINARY       the n-th expect check (1-based), where it could be evaluated
     json_parse_rate   BINARY       parsed, over results of JSON probe versions
     format            CATEGORICAL  format_kind of results of JSON probe versions
+    code_fence_rate   BINARY       the output holds a Markdown code fence, over the stored
+                                   outputs of text results (format_kind "text")
     refusal_rate      BINARY       the refusal flag: the provider declined (OpenAI `refusal`,
                                    Anthropic stop_reason "refusal"), or the text heuristic
     finish_reason     CATEGORICAL  the provider's normalised finish reason
@@ -41,6 +43,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Sequence
 from itertools import accumulate
 from operator import attrgetter
@@ -54,6 +57,16 @@ Values = dict[int, list[Any]]
 _MISSING: Any = object()  # a tracked field absent from the output (JSON null is a value)
 # Bound once: an enum attribute looked up per result costs several times the comparison.
 _PASS, _ERROR = ResultVerdict.PASS, ResultVerdict.ERROR
+# A CommonMark fence: a line opening with ``` or ~~~ after at most three spaces. Why a metric of
+# its own: a model that starts wrapping its answers in fences breaks every consumer that runs or
+# parses them (LLMDrift: GPT-4's directly executable code fell from 52% to 10% for exactly this),
+# and with one output per prompt that shape is the loudest signal there is.
+_FENCE = re.compile(r"^ {0,3}(?:`{3}|~{3})", re.MULTILINE)
+
+
+def has_code_fence(text: str) -> bool:
+    # The substring checks run in C and rule out most outputs before the regex is needed.
+    return ("```" in text or "~~~" in text) and _FENCE.search(text) is not None
 
 
 def group_by_version(observations: Iterable[Observation]) -> Groups:
@@ -141,6 +154,12 @@ def _columns(side: _Side, n_checks: int, fields: list[str]) -> dict[str, Values]
         "pass_rate": side.cut([v == _PASS for v in verdict]),
         "json_parse_rate": side.cut([p if k else None for p, k in zip(parsed, kind, strict=True)]),
         "format": side.cut(kind),
+        "code_fence_rate": side.cut(
+            [
+                has_code_fence(t) if k == "text" and t is not None else None
+                for k, t in zip(kind, text, strict=True)
+            ]
+        ),
         "refusal_rate": side.cut(refusal),
         "finish_reason": side.cut(finish),
         "length_chars": side.cut(chars),
@@ -227,7 +246,8 @@ def build_metrics(
     B, C, N = MetricKind.BINARY, MetricKind.CATEGORICAL, MetricKind.NUMERIC
     T = MetricKind.TEXT
     plan = [("pass_rate", B, Q)] + [(f"check:{i + 1}", B, Q) for i in range(n_checks)]
-    plan += [("json_parse_rate", B, Q), ("format", C, Q), ("refusal_rate", B, Q)]
+    plan += [("json_parse_rate", B, Q), ("format", C, Q), ("code_fence_rate", B, Q)]
+    plan += [("refusal_rate", B, Q)]
     plan += [("finish_reason", C, Q)] + [(f"field:{name}", C, Q) for name in fields]
     plan += [("length_chars", N, Q), ("length_tokens", N, Q), ("text_distribution", T, Q)]
     plan += [("tool_call_rate", B, Q), ("tool_name", C, Q), ("tool_args_valid", B, Q)]

@@ -78,9 +78,9 @@ class Dispersion:
 class MetricData:
     """One metric's values on both sides, per probe version (paired)."""
 
-    name: str  # pass_rate, check:1, json_parse_rate, format, refusal_rate, finish_reason,
-    # field:<name>, length_chars, length_tokens, tool_call_rate, tool_name, tool_args_valid,
-    # error_rate, latency
+    name: str  # pass_rate, check:1, json_parse_rate, format, code_fence_rate, refusal_rate,
+    # finish_reason, field:<name>, length_chars, length_tokens, text_distribution,
+    # tool_call_rate, tool_name, tool_args_valid, error_rate, latency
     kind: MetricKind
     family: Family
     baseline: dict[int, list[Any]]

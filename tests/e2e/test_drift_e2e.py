@@ -165,3 +165,45 @@ def test_a_bad_drift_setting_is_refused_at_load_naming_file_key_and_line(
         assert done.returncode == 2
         assert f"{config}:{line}: drift.persistense: unknown key" in done.stderr
     assert project.sim.stats()["total"] == 0
+
+
+CODE_PROBES = "set: snippets\ndefaults:\n  response_format: text\nprobes:\n" + "".join(
+    f'  - {{ id: code-{i:02d}, prompt: "Write a Python function for task {i:02d}." }}\n'
+    for i in range(30)
+)
+CODE_SCENARIO = """name: fences-e2e
+seed: 5
+rules:
+  - name: code
+    match: "Python function"
+    output: "def solve(values):\\n    return sorted(values)[0]"
+phases:
+  march:
+    model: gpt-4-0314
+  june:
+    model: gpt-4-0613
+    rules:
+      code: { mix: { fenced: 0.9, valid: 0.1 } }
+"""
+
+
+def test_code_wrapped_in_fences_after_an_update_is_drift(make_project: Any) -> None:
+    """The LLMDrift finding, on the wire: after the update the model wraps 90% of its code in
+    Markdown fences. Every output still passes (a text probe without checks), so only the
+    output's shape says what changed: code_fence_rate drifts on the first run after the swap."""
+    project: Project = make_project(CODE_PROBES, CODE_SCENARIO, extra_config=DRIFT_SETTINGS)
+    for _ in range(3):
+        run(project)
+    quiet = {v["metric"]: v for v in drift_json(project)["verdicts"]}
+    assert quiet == {}  # still building the baseline
+    project.sim.set_phase("june")
+    first = run(project)
+    assert first["status"] == "evaluated", first
+    verdicts = {v["metric"]: v for v in drift_json(project)["verdicts"]}
+    fences = verdicts["code_fence_rate"]
+    assert fences["family"] == "quality" and fences["state"] in ("pending", "drifted")
+    assert fences["baseline"]["value"] == 0.0 and fences["current"]["value"] > 0.8
+    assert fences["p_adjusted"] < 1e-6
+    assert verdicts["pass_rate"]["state"] != "drifted"
+    second = run(project, "--fail-on-drift", expect=3)
+    assert "code_fence_rate" in second["drifted"], second

@@ -235,48 +235,37 @@ def state(report: BacktestReport, metric: str) -> str:
     return next(r.state for r in report.rows if r.metric == metric)
 
 
-CODE_AT_20 = (
-    "LEETCODE_EASY GPT-4 0314->0613 at 20 probes, 2 evaluations: pass_rate drifted in the shown "
-    "window (11 of 20 probes flip, exact McNemar p = 2^-10: evidence 3.1 - k 1.5 per evaluation "
-    "against a threshold of 3.0), but any_flagged 0.20 of 20 samples (0.50 with 3 evaluations, "
-    "0.75 with 4): most samples hold fewer flipped probes, and one output per prompt gives no "
-    "more evidence per run"
-)
-
-
 @pytest.mark.skipif(
     not LLMDRIFT.is_dir(),
     reason=NO_LLMDRIFT,
 )
 @pytest.mark.parametrize(
-    ("name", "scorer", "pass_rate_drifts"),
+    ("name", "scorer", "loud"),
     [
-        ("PRIME_FULL_EVAL.csv", "prime", False),
-        ("COUNTAHAPPYNUMBER_EVAL.csv", "happy", False),
-        ("OPINIONQA_EVAL.csv", "opinion", True),
-        pytest.param(
-            "LEETCODE_EASY_EVAL.csv",
-            "code",
-            True,
-            marks=pytest.mark.xfail(strict=True, reason=CODE_AT_20),
-        ),
+        ("PRIME_FULL_EVAL.csv", "prime", None),
+        ("COUNTAHAPPYNUMBER_EVAL.csv", "happy", None),
+        ("OPINIONQA_EVAL.csv", "opinion", "pass_rate"),
+        ("LEETCODE_EASY_EVAL.csv", "code", "code_fence_rate"),
     ],
 )
 def test_gpt4_march_to_june_is_flagged_on_llmdrift(
-    name: str, scorer: str, pass_rate_drifts: bool
+    name: str, scorer: str, loud: str | None
 ) -> None:
     """20 probes per window (seed 0; 20 random probe samples), the window evaluated RUNS times:
     the shown window has a DRIFTED quality metric and nearly every sample does. Measured, not
-    tuned (any quality metric flagged: prime 1.00, happy 1.00, opinion 0.95): on opinions
-    pass_rate itself drifts; on prime and happy numbers the loud signal is length (the chain of
-    thought vanished), and prime's pass rate is a yes/no bias flip with discordant probes both
-    ways (476 vs 147 of 1,000) that 20 probes alone cannot settle."""
+    tuned (any quality metric flagged: prime 1.00, happy 1.00, opinion 0.95, code 1.00): on
+    opinions pass_rate itself drifts; on prime and happy numbers the loud signal is length (the
+    chain of thought vanished), and prime's pass rate is a yes/no bias flip with discordant
+    probes both ways (476 vs 147 of 1,000) that 20 probes alone cannot settle. On code the June
+    model wraps 45 of 50 answers in ```python fences (the March one none): code_fence_rate
+    drifts in every sample, while pass_rate (directly usable, 52% -> 10%) alone drifts in 15%:
+    about 8 of 20 probes flip, p ~ 0.01-0.04, too little per evaluation for the alarm rule."""
     report = real(name, scorer, GPT4)
     assert "drifted" in {r.state for r in report.rows if r.family == "quality"}, name
     assert report.any_flagged >= 0.8, name
-    if pass_rate_drifts:
-        assert state(report, "pass_rate") == "drifted", name
-        assert report.flagged("pass_rate") >= 0.7, name
+    if loud is not None:
+        assert state(report, loud) == "drifted", name
+        assert report.flagged(loud) >= 0.7, name
 
 
 @pytest.mark.skipif(

@@ -10,6 +10,7 @@ from monitor.drift.metrics import (
     canonical,
     compute_metrics,
     group_by_version,
+    has_code_fence,
     pair_versions,
 )
 from monitor.drift.model import Family, MetricData, MetricKind, Observation
@@ -148,3 +149,30 @@ def test_output_text_feeds_text_distribution_after_the_lengths() -> None:
     names = list(m)
     assert names.index("length_tokens") + 1 == names.index("text_distribution")
     assert names.index("text_distribution") + 1 == names.index("error_rate")
+
+
+def test_code_fences_are_lines_opening_with_three_backticks_or_tildes() -> None:
+    fenced = ["```python\nx = 1\n```", "Here:\n\n```\nx\n```", "   ~~~\nx", "a\n```"]
+    plain = ["x = 1", "inline ```code``` in a line", "    ```\nindented code", "``", "~~ x"]
+    assert all(has_code_fence(t) for t in fenced)
+    assert not any(has_code_fence(t) for t in plain)
+
+
+def test_code_fence_rate_counts_stored_text_outputs_only() -> None:
+    text = {"format_kind": "text", "parsed": None}
+    base = [ok(1, output="def f(): pass", **text), ok(1, output="```\nx\n```", **text)]
+    base += [ok(1, **text), ok(2, output="```json\n{}\n```", format_kind="fenced")]
+    base += [ok(1, "fail", output="", format_kind="empty", parsed=None)]
+    cur = [ok(1, output="```python\ndef f(): pass\n```", **text), error(1)]
+    cur += [ok(2, output="{}", format_kind="clean")]
+    m = by_name(compute_metrics(base, cur))
+    fences = m["code_fence_rate"]
+    assert (fences.kind, fences.family) == (MetricKind.BINARY, Family.QUALITY)
+    # Not the output kept nowhere, not the empty output, not the JSON probe's fenced JSON
+    # (that is `format`'s "fenced"), not the error.
+    assert fences.baseline == {1: [False, True]} and fences.current == {1: [True]}
+    assert m["format"].baseline == {2: ["fenced"]}
+    names = list(m)
+    assert names.index("format") + 1 == names.index("code_fence_rate")
+    json_only = by_name(compute_metrics([ok(1, output="{}")], [ok(1, output="```\n{}\n```")]))
+    assert "code_fence_rate" not in json_only
