@@ -17,7 +17,10 @@ the default DriftConfig, on synthetic but realistic probe sets (see make_world):
     every result also carries an output text from bench/text_power.py's generator, so the
     text_distribution metric runs under the alarm rule beside the others: a month without
     change (sampling regime with and without run effects x1, low temperature), and a
-    quantization-like change (outputs stray from the usual wording 1.5 times as often).
+    quantization-like change (outputs stray from the usual wording 1.5 times as often). The
+    "code fences" rows make them text probes whose outputs some probes wrap in Markdown fences
+    (see fence_rates), so code_fence_rate runs too: a month without change, with and without
+    run effects, and a model that starts fencing the answers of 10% of the probes.
 Goals: <= 0.5 false alarms per target per month at every size, with and without run effects;
 a 10-point drop at 100 probes x 3 samples detected with median delay 1 run. The table also
 goes to bench/results/calibration.txt.
@@ -90,6 +93,7 @@ TARGET_METRIC = {
     "category": "field:label",
     "length": "length_chars",
     "text": "text_distribution",
+    "fences": "code_fence_rate",
 }
 # Text rows (--only text, or with the rest): every result also carries an output text from
 # bench/text_power.py's generator, at 100 probes x 3 samples; mean per-word divergence of each
@@ -100,8 +104,10 @@ TEXT_NULL = (
     ("text-sampling", "text, sampling"),
     ("text-sampling-run-effects-1", "text, sampling, run effects x1"),
     ("text-low", "text, low temperature"),
+    ("text-sampling-fences", "code fences, sampling"),
+    ("text-sampling-fences-run-effects-1", "code fences, sampling, run effects x1"),
 )
-TEXT_CHANGES = (("text-sampling", 1.5), ("text-low", 1.5))
+TEXT_CHANGES = (("text-sampling", 1.5), ("text-low", 1.5), ("text-sampling-fences", 0.10))
 
 
 @dataclass(frozen=True)
@@ -126,6 +132,16 @@ def make_world(n: int, rng: np.random.Generator) -> World:
     flaky = rng.random(n) < 0.10
     label_p[flaky] = rng.dirichlet(np.ones(3), int(flaky.sum()))
     return World(pass_p, log_median, log_sigma, label_p)
+
+
+def fence_rates(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Per-probe probability of a fenced answer, for the code-fence rows: most probes never
+    fence (0.01), a fifth always do (0.99: code, asked for in Markdown), 10% are flaky
+    (uniform 0.2-0.8), the mix of near-deterministic and flaky probes of the pass rates."""
+    rates = np.where(rng.random(n) < 0.2, 0.99, 0.01)
+    flaky = rng.random(n) < 0.10
+    rates[flaky] = rng.uniform(0.2, 0.8, int(flaky.sum()))
+    return rates
 
 
 def _take(capacity: np.ndarray, amount: float) -> np.ndarray:
@@ -158,9 +174,11 @@ def run_observations(
     run_effect: float = 0.0,
     run_id: int = 0,
     texts: list[list[str]] | None = None,
+    text_probes: bool = False,
 ) -> list[Observation]:
     """One run's results; `texts[probe][sample]`, when given, is each result's output text (the
-    text rows), else results carry no text, as in the other rows."""
+    text rows), else results carry no text, as in the other rows. text_probes: the results are
+    text probes' (format_kind "text"), else JSON probes'."""
     n = len(world.pass_p)
     out: list[Observation] = []
     pass_p, log_median, label_p = world.pass_p, world.log_median, world.label_p
@@ -175,8 +193,11 @@ def run_observations(
         tokens = np.maximum(1, (chars / rng.uniform(3.6, 4.4, n)).astype(int))
         cum = label_p.cumsum(axis=1)
         labels = np.minimum(2, (rng.random(n)[:, None] > cum / cum[:, -1:]).sum(axis=1))
-        # JSON probes that always parse, finish with "stop" and track one label field.
+        # JSON probes that always parse, finish with "stop" and track one label field (text
+        # probes: neither parsed nor a format of JSON, the label as if extracted).
         common: dict[str, Any] = {"format_kind": "clean", "parsed": True, "finish_reason": "stop"}
+        if text_probes:
+            common |= {"format_kind": "text", "parsed": None}
         out += [
             Observation(
                 p,
@@ -204,6 +225,7 @@ class History:
         seed: int,
         jitter: float,
         text_divergence: float | None = None,
+        fences: bool = False,
     ):
         self.rng = np.random.default_rng(seed)
         self.world, self.samples, self.jitter = make_world(n, self.rng), samples, jitter
@@ -214,6 +236,8 @@ class History:
         self.text_change = TextChange()
         if text_divergence is not None:
             self.text = text_world(n, self.rng, divergence=text_divergence)
+        # Code-fence rows: text probes, each answer fenced with the probe's probability.
+        self.fence_p = fence_rates(n, self.rng) if fences else None
         keep = max(config.baseline_runs, config.window_runs)
         self.runs: deque[list[Observation]] = deque(maxlen=keep)
         for _ in range(config.baseline_runs):
@@ -225,10 +249,32 @@ class History:
         texts = None
         if self.text is not None:
             texts = quantized_texts(self.text, self.samples, self.rng, self.text_change)
+        if texts is not None and self.fence_p is not None:
+            texts = self.fenced(texts)
         observations = run_observations(
-            self.world, self.samples, self.rng, self.jitter, run_id=self.count, texts=texts
+            self.world,
+            self.samples,
+            self.rng,
+            self.jitter,
+            run_id=self.count,
+            texts=texts,
+            text_probes=self.fence_p is not None,
         )
         self.runs.append(observations)
+
+    def fenced(self, texts: list[list[str]]) -> list[list[str]]:
+        """The texts, each wrapped in a fence with its probe's probability; with run effects,
+        one shift of every probe's fence logit per run, as for the pass rates."""
+        assert self.fence_p is not None
+        rates = np.clip(self.fence_p, 1e-6, 1 - 1e-6)
+        if self.jitter:
+            logit = np.log(rates / (1 - rates)) + self.rng.normal(0, RUN_LOGIT_SD * self.jitter)
+            rates = 1 / (1 + np.exp(-logit))
+        wrap = self.rng.random((len(texts), self.samples)) < rates[:, None]
+        return [
+            [f"```\n{t}\n```" if wrap[p, k] else t for k, t in enumerate(row)]
+            for p, row in enumerate(texts)
+        ]
 
     def accept(self) -> None:
         """The newest baseline_runs runs become the baseline; its dispersion is computed once
@@ -264,12 +310,16 @@ def null_month(
     rule at other thresholds (bench/cusum_replay.py). A variant "text-<regime>[-<run
     effects>]" adds output texts (TEXT_REGIMES) to every result."""
     n, samples, variant, seed, config = task
-    divergence = None
+    divergence, fences = None, False
     if variant.startswith("text-"):
         regime, _, variant = variant.removeprefix("text-").partition("-")
         divergence = TEXT_REGIMES[regime]
+        fences = variant.startswith("fences")
+        variant = variant.removeprefix("fences").removeprefix("-")
     jitter = RUN_EFFECT_SIZES.get(variant, 0.0)
-    history = History(n, samples, config, seed, jitter=jitter, text_divergence=divergence)
+    history = History(
+        n, samples, config, seed, jitter=jitter, text_divergence=divergence, fences=fences
+    )
     alarms, was_drifted, metrics = 0, False, []
     trace: list[dict[str, float]] = []
     for run in range(RUNS_PER_MONTH):
@@ -296,9 +346,26 @@ def null_month(
 def detection(task: tuple[int, int, str, float, float, int, DriftConfig]) -> float:
     """Runs from a change to the alarm on its metric; inf when not within HORIZON runs. Kind
     "text-<regime>": outputs stray from the usual wording `size` times as often (a
-    quantization-like change, bench/text_power.py), every other behaviour the same."""
+    quantization-like change, bench/text_power.py), every other behaviour the same. Kind
+    "text-<regime>-fences": text probes with code fences (fence_rates), and `size` of the
+    probes (as a share of all) that never fenced start fencing every answer."""
     n, samples, kind, size, jitter, seed, config = task
-    if kind.startswith("text-"):
+    if kind.endswith("-fences"):
+        regime = kind.removeprefix("text-").removesuffix("-fences")
+        history = History(
+            n,
+            samples,
+            config,
+            seed,
+            jitter=jitter,
+            text_divergence=TEXT_REGIMES[regime],
+            fences=True,
+        )
+        assert history.fence_p is not None
+        never = np.flatnonzero(history.fence_p < 0.02)
+        history.fence_p[never[: round(size * n)]] = 0.99
+        kind = "fences"
+    elif kind.startswith("text-"):
         history = History(
             n, samples, config, seed, jitter=jitter, text_divergence=TEXT_REGIMES[kind[5:]]
         )
@@ -400,11 +467,13 @@ def detections(pool: Any, config: DriftConfig, sims: int, sizes: Any) -> list[st
 
 def text_rows(pool: Any, config: DriftConfig, months: int, sims: int) -> list[str]:
     """False alarms and detection with output texts on every result (TEXT_NULL, TEXT_CHANGES):
-    the text_distribution metric under the alarm rule, beside every other metric."""
+    the text_distribution and code_fence_rate metrics under the alarm rule, beside every other
+    metric."""
     n, k = TEXT_SIZE
     lines = [
         f"Text rows: {n} x {k}, every result with an output text (bench/text_power.py's "
-        "generator; sampling: 1 word in 10 strays, low temperature: 1 in 50)",
+        "generator; sampling: 1 word in 10 strays, low temperature: 1 in 50; code fences: text "
+        "probes, 20% fence every answer, 10% at random (20-80%), the rest never)",
         f"{'variant':>34} {'months':>6} {'alarms':>6} {'per month':>9} {'95% CI':>15}  "
         "alarms by metric",
     ]
@@ -427,7 +496,12 @@ def text_rows(pool: Any, config: DriftConfig, months: int, sims: int) -> list[st
         ci = stats.binomtest(hits, sims).proportion_ci(method="exact")
         median = float(np.median(delays))
         shown = f"{median:.0f}" if math.isfinite(median) else f">{HORIZON}"
-        what = f"stray x{size:g}, {'sampling' if kind.endswith('sampling') else 'low temperature'}"
+        regime = "low temperature" if kind.startswith("text-low") else "sampling"
+        what = (
+            f"fences +{size:.0%} of probes, {regime}"
+            if kind.endswith("-fences")
+            else f"stray x{size:g}, {regime}"
+        )
         emit(
             lines,
             f"{what:>34} {sims:>6} {hits / sims:>8.0%} {f'[{ci.low:.0%}, {ci.high:.0%}]':>14} "
