@@ -26,6 +26,17 @@ def slack() -> Iterator[FakeSlack]:
         yield fake
 
 
+def slack_config(slack: FakeSlack, channel: str) -> str:
+    """No provider retries; the Slack token read from the project's `slack-token` file."""
+    return f"""retries = 0
+timeout = "2s"
+[alerts.slack]
+token = {{ file = "slack-token" }}
+channel = "{channel}"
+base_url = "{slack.api_url}"
+"""
+
+
 def status(project: Project) -> tuple[dict[str, Any], str]:
     as_json, people = project.cli("status", "--json"), project.cli("status")
     assert as_json.returncode == 0 and people.returncode == 0, as_json.stderr + people.stderr
@@ -36,14 +47,9 @@ def status(project: Project) -> tuple[dict[str, Any], str]:
 def test_a_refused_message_is_sent_with_retry_failed_once_the_token_is_fixed(
     make_project: Any, slack: FakeSlack
 ) -> None:
-    config = f"""retries = 0
-timeout = "2s"
-[alerts.slack]
-token = {{ file = "slack-token" }}
-channel = "{CHANNEL}"
-base_url = "{slack.api_url}"
-"""
-    project: Project = make_project(PROBES, PROVIDER_DOWN, extra_config=config)
+    project: Project = make_project(
+        PROBES, PROVIDER_DOWN, extra_config=slack_config(slack, CHANNEL)
+    )
     token = project.root / "slack-token"
     token.write_text("xoxb-revoked-token\n", encoding="utf-8")
 
@@ -90,14 +96,9 @@ base_url = "{slack.api_url}"
 def test_retry_failed_while_the_cause_remains_fails_again(
     make_project: Any, slack: FakeSlack
 ) -> None:
-    config = f"""retries = 0
-timeout = "2s"
-[alerts.slack]
-token = {{ file = "slack-token" }}
-channel = "C0NOSUCH"
-base_url = "{slack.api_url}"
-"""
-    project: Project = make_project(PROBES, PROVIDER_DOWN, extra_config=config)
+    project: Project = make_project(
+        PROBES, PROVIDER_DOWN, extra_config=slack_config(slack, "C0NOSUCH")
+    )
     (project.root / "slack-token").write_text(TOKEN + "\n", encoding="utf-8")
     assert project.cli("run").returncode == 4
     retried = project.cli("alerts", "deliver", "--retry-failed")

@@ -9,6 +9,15 @@ from typing import Any
 from tests.e2e.conftest import Project
 from tests.e2e.test_replay import rows
 
+
+def probe_lines(prefix: str, prompt: str, count: int = 30) -> str:
+    """`count` probes <prefix>-00, -01, ...; `{i}` in the prompt is the same two digits."""
+    return "".join(
+        f'  - {{ id: {prefix}-{i:02d}, prompt: "{prompt.format(i=f"{i:02d}")}" }}\n'
+        for i in range(count)
+    )
+
+
 PROBES = "set: invoices\ndefaults:\n" + (
     """  response_format: json_schema
   schema:
@@ -23,10 +32,7 @@ PROBES = "set: invoices\ndefaults:\n" + (
   track: [currency]
 probes:
 """
-    + "".join(
-        f'  - {{ id: inv-{i:02d}, prompt: "Extract the invoice fields, case {i:02d}." }}\n'
-        for i in range(30)
-    )
+    + probe_lines("inv", "Extract the invoice fields, case {i}.")
 )
 
 SCENARIO = """name: drift-e2e
@@ -167,9 +173,8 @@ def test_a_bad_drift_setting_is_refused_at_load_naming_file_key_and_line(
     assert project.sim.stats()["total"] == 0
 
 
-CODE_PROBES = "set: snippets\ndefaults:\n  response_format: text\nprobes:\n" + "".join(
-    f'  - {{ id: code-{i:02d}, prompt: "Write a Python function for task {i:02d}." }}\n'
-    for i in range(30)
+CODE_PROBES = "set: snippets\ndefaults:\n  response_format: text\nprobes:\n" + probe_lines(
+    "code", "Write a Python function for task {i}."
 )
 CODE_SCENARIO = """name: fences-e2e
 seed: 5
